@@ -1,0 +1,124 @@
+//! Glue between alloy's transaction types and revm: transaction environments, block
+//! environments and EVM construction, shared by block building and `eth_call`.
+
+use crate::block::RecoveredTx;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_eips::eip7840::BlobParams;
+use alloy_primitives::{Address, B256, U256};
+use revm::{
+    Context, Database, MainBuilder, MainnetEvm,
+    context::{BlockEnv, CfgEnv, Journal, TxEnv, either::Either},
+    context_interface::block::BlobExcessGasAndPrice,
+    primitives::hardfork::SpecId,
+};
+
+/// Chain-wide execution rules.
+#[derive(Clone, Debug)]
+pub struct ChainSpec {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// EVM rules (lanes runs Cancun).
+    pub spec_id: SpecId,
+    /// Where the base fee goes: `None` burns it (EIP-1559), `Some(vault)` credits it.
+    pub base_fee_recipient: Option<Address>,
+    /// The base fee never drops below this (wei).
+    pub base_fee_floor: u64,
+}
+
+impl ChainSpec {
+    /// Cancun rules for `chain_id`, base fee burnt, no floor.
+    pub fn cancun(chain_id: u64) -> Self {
+        Self { chain_id, spec_id: SpecId::CANCUN, base_fee_recipient: None, base_fee_floor: 0 }
+    }
+}
+
+/// Everything about a block that execution depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockEnvInput {
+    /// Block number.
+    pub number: u64,
+    /// Hash of the parent block.
+    pub parent_hash: B256,
+    /// Unix timestamp (seconds).
+    pub timestamp: u64,
+    /// Fee recipient (coinbase).
+    pub beneficiary: Address,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// EIP-1559 base fee.
+    pub base_fee: u64,
+    /// PREVRANDAO value (header `mix_hash`).
+    pub prevrandao: B256,
+    /// EIP-4788 parent beacon block root written to the beacon roots contract.
+    pub parent_beacon_block_root: B256,
+    /// Upper bound on transactions in the block.
+    pub max_txs: usize,
+}
+
+impl BlockEnvInput {
+    /// The revm block environment.
+    pub fn block_env(&self) -> BlockEnv {
+        BlockEnv {
+            number: U256::from(self.number),
+            beneficiary: self.beneficiary,
+            timestamp: U256::from(self.timestamp),
+            gas_limit: self.gas_limit,
+            basefee: self.base_fee,
+            difficulty: U256::ZERO,
+            prevrandao: Some(self.prevrandao),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+                0,
+                BlobParams::cancun().update_fraction as u64,
+            )),
+            ..Default::default()
+        }
+    }
+}
+
+/// revm's transaction environment for a recovered transaction.
+pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
+    tx_env_for(tx.inner(), tx.signer())
+}
+
+/// revm's transaction environment for `tx` sent by `caller`.
+pub fn tx_env_for(tx: &TxEnvelope, caller: Address) -> TxEnv {
+    TxEnv {
+        tx_type: tx.tx_type() as u8,
+        caller,
+        gas_limit: tx.gas_limit(),
+        gas_price: tx.max_fee_per_gas(),
+        kind: tx.kind(),
+        value: tx.value(),
+        data: tx.input().clone(),
+        nonce: tx.nonce(),
+        chain_id: tx.chain_id(),
+        access_list: tx.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: tx.max_priority_fee_per_gas(),
+        blob_hashes: tx.blob_versioned_hashes().map(<[B256]>::to_vec).unwrap_or_default(),
+        max_fee_per_blob_gas: tx.max_fee_per_blob_gas().unwrap_or_default(),
+        authorization_list: tx
+            .authorization_list()
+            .map(|list| list.iter().cloned().map(Either::Left).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The mainnet EVM type lanes runs, over database `DB`.
+pub type LanesEvm<DB> = MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()>>;
+
+/// Builds an EVM over `db` for a block.
+pub fn build_evm<DB: Database>(
+    chain: &ChainSpec,
+    block: BlockEnv,
+    db: DB,
+    configure: impl FnOnce(&mut CfgEnv),
+) -> LanesEvm<DB> {
+    let mut ctx: Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()> =
+        Context::new(db, chain.spec_id);
+    ctx.block = block;
+    ctx.modify_cfg(|cfg| {
+        cfg.chain_id = chain.chain_id;
+        configure(cfg);
+    });
+    ctx.build_mainnet()
+}

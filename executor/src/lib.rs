@@ -1,0 +1,38 @@
+//! # lanes-executor
+//!
+//! Owns the chain state and runs blocks on revm.
+//!
+//! Data flow: the sequencer hands a block environment and an ordered source of candidate
+//! transactions to a [`BlockExecutor`]; it executes them over a [`StateReader`] (RocksDB, or
+//! RocksDB plus blocks not yet committed), skipping transactions that turn out invalid, and
+//! returns an [`ExecutedBlock`]: receipts, logs and the [`StateChanges`]. The state root is
+//! computed over the changes ([`root`]), the block is sealed ([`SealedBlock`]) and
+//! [`Storage::commit_block`] writes state, block, receipts and indexes in one atomic RocksDB
+//! write batch.
+//!
+//! Main types:
+//! - [`Storage`]: the RocksDB store (column families for accounts, storage, bytecode,
+//!   headers, bodies, receipts, transaction index and metadata).
+//! - [`StateReader`]: the seam between execution and storage; [`BlockState`] is the revm
+//!   database built on it.
+//! - [`BlockExecutor`] and [`SequentialExecutor`]: block building on revm, in block order.
+//! - [`GenesisSpec`]: geth-style genesis and the dev genesis.
+
+pub mod block;
+pub mod error;
+pub mod evm;
+pub mod executor;
+pub mod genesis;
+pub mod root;
+pub mod state;
+pub mod storage;
+
+pub use block::{BlockTx, RecoveredTx, SealedBlock};
+pub use error::{ExecutorError, ExecutorResult};
+pub use executor::{
+    BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, SequentialExecutor, SkipReason,
+    TxSource,
+};
+pub use genesis::GenesisSpec;
+pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
+pub use storage::{Storage, StorageOptions, TxLocation};

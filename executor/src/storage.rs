@@ -1,0 +1,572 @@
+//! RocksDB storage: flat state, blocks, receipts and indexes, one atomic write batch per block.
+//!
+//! Column families:
+//! - `accounts`: address → [`StoredAccount`] (72 bytes)
+//! - `storage`: address ‖ slot → value (32 bytes BE; zero values are deleted)
+//! - `bytecode`: code hash → code
+//! - `headers`: number (8 bytes BE) → RLP header
+//! - `canonical`: number → block hash; `block_numbers`: hash → number
+//! - `bodies`: number → RLP list of (sender, EIP-2718 transaction)
+//! - `receipts`: number → RLP list of EIP-2718 receipts
+//! - `tx_index`: transaction hash → number ‖ index (8 + 4 bytes BE)
+//! - `meta`: `head`, `chain_id`, `genesis_hash`
+
+use crate::{
+    block::{BlockTx, SealedBlock},
+    error::{ExecutorError, ExecutorResult},
+    genesis::GenesisSpec,
+    root::{FlatState, FullState},
+    state::{StateChanges, StateReader, StoredAccount},
+};
+use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::Recovered};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode,
+    Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
+};
+use std::{path::Path, sync::Arc};
+
+const CF_ACCOUNTS: &str = "accounts";
+const CF_STORAGE: &str = "storage";
+const CF_BYTECODE: &str = "bytecode";
+const CF_HEADERS: &str = "headers";
+const CF_CANONICAL: &str = "canonical";
+const CF_BLOCK_NUMBERS: &str = "block_numbers";
+const CF_BODIES: &str = "bodies";
+const CF_RECEIPTS: &str = "receipts";
+const CF_TX_INDEX: &str = "tx_index";
+const CF_META: &str = "meta";
+const ALL_CFS: [&str; 10] = [
+    CF_ACCOUNTS,
+    CF_STORAGE,
+    CF_BYTECODE,
+    CF_HEADERS,
+    CF_CANONICAL,
+    CF_BLOCK_NUMBERS,
+    CF_BODIES,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_META,
+];
+
+const META_HEAD: &[u8] = b"head";
+const META_CHAIN_ID: &[u8] = b"chain_id";
+const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+
+#[derive(RlpEncodable, RlpDecodable)]
+struct StoredTx {
+    sender: Address,
+    encoded: Bytes,
+}
+
+/// Where a transaction landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block_number: u64,
+    /// Index in the block.
+    pub index: u32,
+}
+
+/// Storage options.
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    /// Block cache size in bytes.
+    pub cache_bytes: usize,
+    /// fsync the write-ahead log on every block commit, so a power loss cannot lose a block
+    /// whose receipts were served.
+    pub sync_commits: bool,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self { cache_bytes: 256 << 20, sync_commits: true }
+    }
+}
+
+/// The RocksDB-backed store.
+pub struct Storage {
+    db: DB,
+    sync_commits: bool,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("path", &self.db.path()).finish()
+    }
+}
+
+fn be_u64(bytes: &[u8], table: &'static str) -> ExecutorResult<u64> {
+    Ok(u64::from_be_bytes(
+        bytes.try_into().map_err(|_| ExecutorError::corrupt(table, "expected 8 bytes"))?,
+    ))
+}
+
+fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+/// Exclusive upper bound of an address's keys in `storage`.
+fn address_upper_bound(address: &Address) -> Vec<u8> {
+    let mut bound = address.to_vec();
+    // Increment as a big-endian number; 0xff..ff has no successor, so use a longer key.
+    for i in (0..bound.len()).rev() {
+        if bound[i] == 0xff {
+            bound[i] = 0;
+        } else {
+            bound[i] += 1;
+            return bound;
+        }
+    }
+    vec![0xff; 53]
+}
+
+impl Storage {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path, options: &StorageOptions) -> ExecutorResult<Self> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(std::thread::available_parallelism().map_or(2, |n| n.get()) as i32);
+        let cache = Cache::new_lru_cache(options.cache_bytes);
+        let cfs = ALL_CFS.iter().map(|name| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        Ok(Self { db, sync_commits: options.sync_commits })
+    }
+
+    fn cf(&self, name: &'static str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("column family created at open")
+    }
+
+    /// Initialises an empty store with `genesis`, or checks that a non-empty store holds the
+    /// same chain. Returns the head `(number, hash)`.
+    pub fn init_or_check_genesis(&self, genesis: &GenesisSpec) -> ExecutorResult<(u64, B256)> {
+        let genesis_hash = genesis.header.hash_slow();
+        if let Some(stored) = self.db.get_cf(self.cf(CF_META), META_GENESIS_HASH)? {
+            let stored = B256::try_from(stored.as_slice())
+                .map_err(|_| ExecutorError::corrupt("meta", "genesis hash length"))?;
+            if stored != genesis_hash {
+                return Err(ExecutorError::Mismatch(format!(
+                    "the data directory holds a chain with genesis {stored}, but the configured genesis is {genesis_hash}"
+                )));
+            }
+            // The chain id is not part of the genesis header, so it is checked on its own.
+            if let Some(chain_id) = self.chain_id()?
+                && chain_id != genesis.chain_id
+            {
+                return Err(ExecutorError::Mismatch(format!(
+                    "the data directory holds chain id {chain_id}, but the configured chain id is {}",
+                    genesis.chain_id
+                )));
+            }
+            return self.head()?.ok_or_else(|| ExecutorError::corrupt("meta", "genesis without head"));
+        }
+        let block = SealedBlock::new(genesis.header.clone(), Vec::new(), Vec::new());
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), META_GENESIS_HASH, genesis_hash);
+        batch.put_cf(self.cf(CF_META), META_CHAIN_ID, genesis.chain_id.to_be_bytes());
+        self.write_block(&mut batch, &block, &genesis.alloc);
+        self.write(batch)?;
+        Ok((0, genesis_hash))
+    }
+
+    /// Chain id recorded at initialisation.
+    pub fn chain_id(&self) -> ExecutorResult<Option<u64>> {
+        self.db
+            .get_cf(self.cf(CF_META), META_CHAIN_ID)?
+            .map(|v| be_u64(&v, "meta"))
+            .transpose()
+    }
+
+    /// Genesis hash recorded at initialisation.
+    pub fn genesis_hash(&self) -> ExecutorResult<Option<B256>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_META), META_GENESIS_HASH)?
+            .and_then(|v| B256::try_from(v.as_slice()).ok()))
+    }
+
+    /// The committed head `(number, hash)`.
+    pub fn head(&self) -> ExecutorResult<Option<(u64, B256)>> {
+        let Some(number) = self.db.get_cf(self.cf(CF_META), META_HEAD)? else {
+            return Ok(None);
+        };
+        let number = be_u64(&number, "meta")?;
+        let hash = self
+            .canonical_hash(number)?
+            .ok_or_else(|| ExecutorError::corrupt("canonical", format!("no hash for head {number}")))?;
+        Ok(Some((number, hash)))
+    }
+
+    /// Commits a sealed block and its state changes atomically: state, header, body,
+    /// receipts, indexes and the new head land together or not at all.
+    pub fn commit_block(&self, block: &SealedBlock, changes: &StateChanges) -> ExecutorResult<()> {
+        let mut batch = WriteBatch::default();
+        self.write_block(&mut batch, block, changes);
+        self.write(batch)
+    }
+
+    fn write(&self, batch: WriteBatch) -> ExecutorResult<()> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(self.sync_commits);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    fn write_block(&self, batch: &mut WriteBatch, block: &SealedBlock, changes: &StateChanges) {
+        let accounts = self.cf(CF_ACCOUNTS);
+        let storage = self.cf(CF_STORAGE);
+        for (address, change) in &changes.accounts {
+            if change.storage_cleared || change.info.is_none() {
+                batch.delete_range_cf(storage, address.as_slice(), address_upper_bound(address).as_slice());
+            }
+            match &change.info {
+                Some(info) => batch.put_cf(accounts, address, info.encode()),
+                None => batch.delete_cf(accounts, address),
+            }
+            if change.info.is_none() {
+                continue;
+            }
+            for (slot, value) in &change.storage {
+                let key = storage_key(address, slot);
+                if value.is_zero() {
+                    batch.delete_cf(storage, key);
+                } else {
+                    batch.put_cf(storage, key, value.to_be_bytes::<32>());
+                }
+            }
+        }
+        for (hash, code) in &changes.codes {
+            batch.put_cf(self.cf(CF_BYTECODE), hash, code);
+        }
+
+        let number = block.number().to_be_bytes();
+        let mut header = Vec::new();
+        block.header.encode(&mut header);
+        batch.put_cf(self.cf(CF_HEADERS), number, header);
+        batch.put_cf(self.cf(CF_CANONICAL), number, block.hash);
+        batch.put_cf(self.cf(CF_BLOCK_NUMBERS), block.hash, number);
+
+        let body: Vec<StoredTx> = block
+            .transactions
+            .iter()
+            .map(|t| StoredTx { sender: t.sender(), encoded: t.tx.inner().encoded_2718().into() })
+            .collect();
+        let mut encoded = Vec::new();
+        body.encode(&mut encoded);
+        batch.put_cf(self.cf(CF_BODIES), number, encoded);
+
+        let receipts: Vec<Bytes> =
+            block.receipts.iter().map(|r| r.encoded_2718().into()).collect();
+        let mut encoded = Vec::new();
+        receipts.encode(&mut encoded);
+        batch.put_cf(self.cf(CF_RECEIPTS), number, encoded);
+
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let mut location = [0u8; 12];
+            location[..8].copy_from_slice(&number);
+            location[8..].copy_from_slice(&(index as u32).to_be_bytes());
+            batch.put_cf(self.cf(CF_TX_INDEX), tx.hash(), location);
+        }
+        batch.put_cf(self.cf(CF_META), META_HEAD, number);
+    }
+
+    /// Hash of canonical block `number`.
+    pub fn canonical_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_CANONICAL), number.to_be_bytes())?
+            .map(|v| B256::try_from(v.as_slice()))
+            .transpose()
+            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))?)
+    }
+
+    /// Number of the block with `hash`.
+    pub fn block_number(&self, hash: B256) -> ExecutorResult<Option<u64>> {
+        self.db
+            .get_cf(self.cf(CF_BLOCK_NUMBERS), hash)?
+            .map(|v| be_u64(&v, "block_numbers"))
+            .transpose()
+    }
+
+    /// Header of block `number`.
+    pub fn header(&self, number: u64) -> ExecutorResult<Option<Header>> {
+        self.db
+            .get_cf(self.cf(CF_HEADERS), number.to_be_bytes())?
+            .map(|v| Header::decode(&mut v.as_slice()).map_err(|e| ExecutorError::corrupt("headers", e)))
+            .transpose()
+    }
+
+    /// Transactions of block `number`.
+    pub fn transactions(&self, number: u64) -> ExecutorResult<Option<Vec<BlockTx>>> {
+        let Some(raw) = self.db.get_cf(self.cf(CF_BODIES), number.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let body = Vec::<StoredTx>::decode(&mut raw.as_slice())
+            .map_err(|e| ExecutorError::corrupt("bodies", e))?;
+        body.into_iter()
+            .map(|stored| {
+                let tx = TxEnvelope::decode_2718(&mut stored.encoded.as_ref())
+                    .map_err(|e| ExecutorError::corrupt("bodies", e))?;
+                Ok(BlockTx::new(Arc::new(Recovered::new_unchecked(tx, stored.sender))))
+            })
+            .collect::<ExecutorResult<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Receipts of block `number`.
+    pub fn receipts(&self, number: u64) -> ExecutorResult<Option<Vec<ReceiptEnvelope>>> {
+        let Some(raw) = self.db.get_cf(self.cf(CF_RECEIPTS), number.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let list = Vec::<Bytes>::decode(&mut raw.as_slice())
+            .map_err(|e| ExecutorError::corrupt("receipts", e))?;
+        list.into_iter()
+            .map(|bytes| {
+                ReceiptEnvelope::decode_2718(&mut bytes.as_ref())
+                    .map_err(|e| ExecutorError::corrupt("receipts", e))
+            })
+            .collect::<ExecutorResult<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// The whole block `number`.
+    pub fn block(&self, number: u64) -> ExecutorResult<Option<SealedBlock>> {
+        let Some(header) = self.header(number)? else { return Ok(None) };
+        let transactions = self.transactions(number)?.unwrap_or_default();
+        let receipts = self.receipts(number)?.unwrap_or_default();
+        Ok(Some(SealedBlock::new(header, transactions, receipts)))
+    }
+
+    /// Where the transaction `hash` landed.
+    pub fn tx_location(&self, hash: B256) -> ExecutorResult<Option<TxLocation>> {
+        let Some(raw) = self.db.get_cf(self.cf(CF_TX_INDEX), hash)? else { return Ok(None) };
+        if raw.len() != 12 {
+            return Err(ExecutorError::corrupt("tx_index", "length"));
+        }
+        Ok(Some(TxLocation {
+            block_number: be_u64(&raw[..8], "tx_index")?,
+            index: u32::from_be_bytes(raw[8..].try_into().expect("4 bytes")),
+        }))
+    }
+
+    /// A consistent point-in-time view of the state, unaffected by later commits.
+    pub fn snapshot(&self) -> StorageSnapshot<'_> {
+        StorageSnapshot { storage: self, snapshot: self.db.snapshot() }
+    }
+
+    /// Approximate on-disk size in bytes (SST files), for metrics.
+    pub fn size_bytes(&self) -> u64 {
+        ALL_CFS
+            .iter()
+            .filter_map(|name| {
+                self.db
+                    .property_int_value_cf(self.cf(name), "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
+    fn read_account(&self, value: Option<Vec<u8>>) -> ExecutorResult<Option<StoredAccount>> {
+        value.map(|v| StoredAccount::decode(&v)).transpose()
+    }
+
+    fn read_flat_state(&self, read_opts: impl Fn() -> ReadOptions) -> ExecutorResult<FlatState> {
+        let mut state = FlatState::default();
+        for item in self.db.iterator_cf_opt(self.cf(CF_ACCOUNTS), read_opts(), IteratorMode::Start) {
+            let (key, value) = item?;
+            let address = Address::try_from(key.as_ref())
+                .map_err(|_| ExecutorError::corrupt("accounts", "key length"))?;
+            state.accounts.insert(address, StoredAccount::decode(&value)?);
+        }
+        for item in self.db.iterator_cf_opt(
+            self.cf(CF_STORAGE),
+            read_opts(),
+            IteratorMode::From(&[], Direction::Forward),
+        ) {
+            let (key, value) = item?;
+            if key.len() != 52 || value.len() != 32 {
+                return Err(ExecutorError::corrupt("storage", "key or value length"));
+            }
+            let address = Address::from_slice(&key[..20]);
+            let slot = U256::from_be_slice(&key[20..]);
+            state.storage.entry(address).or_default().insert(slot, U256::from_be_slice(&value));
+        }
+        Ok(state)
+    }
+}
+
+impl StateReader for Storage {
+    fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        self.read_account(self.db.get_cf(self.cf(CF_ACCOUNTS), address)?)
+    }
+    fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_STORAGE), storage_key(&address, &slot))?
+            .map_or(U256::ZERO, |v| U256::from_be_slice(&v)))
+    }
+    fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
+        Ok(self.db.get_cf(self.cf(CF_BYTECODE), hash)?.map(Bytes::from))
+    }
+    fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
+        self.canonical_hash(number)
+    }
+}
+
+impl FullState for Storage {
+    fn flat_state(&self) -> ExecutorResult<FlatState> {
+        self.read_flat_state(ReadOptions::default)
+    }
+}
+
+/// A point-in-time view of a [`Storage`] (RocksDB snapshot).
+pub struct StorageSnapshot<'a> {
+    storage: &'a Storage,
+    snapshot: Snapshot<'a>,
+}
+
+impl std::fmt::Debug for StorageSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSnapshot").finish_non_exhaustive()
+    }
+}
+
+impl StorageSnapshot<'_> {
+    /// The head `(number, hash)` as of the snapshot.
+    pub fn head(&self) -> ExecutorResult<Option<(u64, B256)>> {
+        let Some(number) = self.snapshot.get_cf(self.storage.cf(CF_META), META_HEAD)? else {
+            return Ok(None);
+        };
+        let number = be_u64(&number, "meta")?;
+        Ok(self.block_hash(number)?.map(|hash| (number, hash)))
+    }
+}
+
+impl StateReader for StorageSnapshot<'_> {
+    fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        self.storage.read_account(self.snapshot.get_cf(self.storage.cf(CF_ACCOUNTS), address)?)
+    }
+    fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        Ok(self
+            .snapshot
+            .get_cf(self.storage.cf(CF_STORAGE), storage_key(&address, &slot))?
+            .map_or(U256::ZERO, |v| U256::from_be_slice(&v)))
+    }
+    fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
+        // Code is content-addressed and never deleted: no snapshot needed.
+        self.storage.code(hash)
+    }
+    fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
+        Ok(self
+            .snapshot
+            .get_cf(self.storage.cf(CF_CANONICAL), number.to_be_bytes())?
+            .map(|v| B256::try_from(v.as_slice()))
+            .transpose()
+            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))?)
+    }
+}
+
+impl FullState for StorageSnapshot<'_> {
+    fn flat_state(&self) -> ExecutorResult<FlatState> {
+        self.storage.read_flat_state(|| {
+            let mut opts = ReadOptions::default();
+            opts.set_snapshot(&self.snapshot);
+            opts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{root, state::AccountChange};
+    use alloy_primitives::KECCAK256_EMPTY;
+
+    fn open() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        (dir, storage)
+    }
+
+    #[test]
+    fn genesis_round_trips_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = GenesisSpec::dev(42069, 30_000_000).unwrap();
+        let hash = genesis.header.hash_slow();
+        {
+            let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+            assert_eq!(storage.init_or_check_genesis(&genesis).unwrap(), (0, hash));
+        }
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        assert_eq!(storage.init_or_check_genesis(&genesis).unwrap(), (0, hash));
+        assert_eq!(storage.chain_id().unwrap(), Some(42069));
+        assert_eq!(storage.header(0).unwrap().unwrap().hash_slow(), hash);
+        assert_eq!(storage.block_number(hash).unwrap(), Some(0));
+        let root = root::state_root_with(&storage, &StateChanges::default()).unwrap();
+        assert_eq!(root, genesis.header.state_root);
+        // A different genesis must be refused.
+        let other = GenesisSpec::dev(1, 30_000_000).unwrap();
+        assert!(matches!(storage.init_or_check_genesis(&other), Err(ExecutorError::Mismatch(_))));
+    }
+
+    #[test]
+    fn state_changes_apply_and_clear_storage() {
+        let (_dir, storage) = open();
+        let a = Address::repeat_byte(0xaa);
+        let b = Address::repeat_byte(0xff);
+        let mut changes = StateChanges::default();
+        for address in [a, b] {
+            let mut change = AccountChange {
+                info: Some(StoredAccount { nonce: 1, balance: U256::from(5), code_hash: KECCAK256_EMPTY }),
+                ..Default::default()
+            };
+            change.storage.insert(U256::from(1), U256::from(11));
+            change.storage.insert(U256::MAX, U256::from(12));
+            changes.accounts.insert(address, change);
+        }
+        let header = Header { number: 1, ..Default::default() };
+        storage.commit_block(&SealedBlock::new(header, vec![], vec![]), &changes).unwrap();
+        assert_eq!(storage.storage(a, U256::MAX).unwrap(), U256::from(12));
+        assert_eq!(storage.storage(b, U256::from(1)).unwrap(), U256::from(11));
+        let snapshot = storage.snapshot();
+
+        // Delete `b` (the 0xff..ff address exercises the range-bound edge case) and zero a slot of `a`.
+        let mut changes = StateChanges::default();
+        changes.accounts.insert(b, AccountChange { info: None, storage_cleared: true, ..Default::default() });
+        let mut change = AccountChange {
+            info: Some(StoredAccount { nonce: 2, balance: U256::from(5), code_hash: KECCAK256_EMPTY }),
+            ..Default::default()
+        };
+        change.storage.insert(U256::from(1), U256::ZERO);
+        changes.accounts.insert(a, change);
+        let header = Header { number: 2, ..Default::default() };
+        storage.commit_block(&SealedBlock::new(header, vec![], vec![]), &changes).unwrap();
+
+        assert_eq!(storage.account(b).unwrap(), None);
+        assert_eq!(storage.storage(b, U256::MAX).unwrap(), U256::ZERO);
+        assert_eq!(storage.storage(a, U256::from(1)).unwrap(), U256::ZERO);
+        assert_eq!(storage.storage(a, U256::MAX).unwrap(), U256::from(12));
+        assert_eq!(storage.head().unwrap().unwrap().0, 2);
+        // The snapshot still sees block 1.
+        assert_eq!(snapshot.storage(b, U256::MAX).unwrap(), U256::from(12));
+        assert_eq!(snapshot.head().unwrap().unwrap().0, 1);
+        let flat = storage.flat_state().unwrap();
+        assert_eq!(flat.accounts.len(), 1);
+        assert_eq!(flat.storage[&a].len(), 1);
+    }
+}

@@ -1,0 +1,216 @@
+//! Wires a node together: storage, chain, pool, block producer, JSON-RPC and metrics, with
+//! graceful shutdown.
+
+use crate::{
+    chain::Chain,
+    mempool::PoolLimits,
+    metrics::SequencerMetrics,
+    pool::TxPool,
+    producer::{BlockProducer, ProducerConfig},
+    rpc::{self, RpcConfig, RpcContext},
+};
+use lanes_config::{ExecutorMode, LanesConfig};
+use lanes_executor::{
+    ChainSpec, ExecutorError, GenesisSpec, SequentialExecutor, Storage, StorageOptions,
+};
+use lanes_monitoring::{Health, MetricsRegistry, MonitoringError};
+use revm::primitives::hardfork::SpecId;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Errors that stop a node from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage or execution failed (fatal).
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// A listener could not be bound or a server failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Metrics could not be registered.
+    #[error(transparent)]
+    Monitoring(#[from] MonitoringError),
+    /// The configuration asks for something this build cannot do.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Result alias for node operations.
+pub type NodeResult<T> = Result<T, NodeError>;
+
+/// The genesis the configuration names: a geth-style file, or the dev genesis.
+pub fn genesis_from_config(config: &LanesConfig) -> NodeResult<GenesisSpec> {
+    Ok(match &config.chain.genesis {
+        Some(path) => GenesisSpec::from_file(path)?,
+        None => GenesisSpec::dev(config.chain.chain_id, config.chain.gas_limit)?,
+    })
+}
+
+/// Where the database lives inside the data directory.
+pub fn db_path(config: &LanesConfig) -> PathBuf {
+    config.storage.datadir.join("db")
+}
+
+/// Opens the store and initialises it from `genesis` if it is empty.
+pub fn open_storage(config: &LanesConfig, genesis: &GenesisSpec) -> NodeResult<Arc<Storage>> {
+    std::fs::create_dir_all(&config.storage.datadir)?;
+    let storage = Storage::open(
+        &db_path(config),
+        &StorageOptions { cache_bytes: config.storage.cache_bytes as usize, sync_commits: true },
+    )?;
+    let (number, hash) = storage.init_or_check_genesis(genesis)?;
+    info!(target: "lanes::node", datadir = %config.storage.datadir.display(), head = number, %hash, "storage open");
+    Ok(Arc::new(storage))
+}
+
+/// Pool limits from `mempool.*`.
+pub fn pool_limits(config: &LanesConfig) -> PoolLimits {
+    let m = &config.mempool;
+    PoolLimits {
+        max_pending: m.max_pending,
+        max_queued: m.max_queued,
+        account_slots: m.account_slots,
+        max_nonce_gap: m.max_nonce_gap,
+        price_bump_percent: m.price_bump_percent,
+        lifetime: m.lifetime,
+        max_tx_bytes: m.max_tx_bytes,
+        min_priority_fee: m.min_priority_fee,
+    }
+}
+
+/// Addresses a running node listens on.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeAddrs {
+    /// JSON-RPC (HTTP and WebSocket).
+    pub rpc: SocketAddr,
+    /// Metrics and health.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Runs a node until `shutdown` fires (then stops intake, commits the block in progress
+/// and returns) or a fatal error occurs. `ready` receives the bound addresses.
+pub async fn run(
+    config: LanesConfig,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<NodeAddrs>>,
+) -> NodeResult<()> {
+    if config.executor.mode == ExecutorMode::Parallel {
+        return Err(NodeError::Config(
+            "executor.mode = \"parallel\" is not available yet; use \"sequential\"".into(),
+        ));
+    }
+    let genesis = genesis_from_config(&config)?;
+    let storage = open_storage(&config, &genesis)?;
+    let spec = ChainSpec {
+        chain_id: genesis.chain_id,
+        spec_id: SpecId::CANCUN,
+        base_fee_recipient: config.sequencer.base_fee_recipient,
+        base_fee_floor: config.chain.base_fee_floor,
+    };
+    let chain = Arc::new(Chain::load(storage.clone(), spec)?);
+
+    let registry = MetricsRegistry::new();
+    let metrics = Arc::new(SequencerMetrics::register(&registry)?);
+    metrics.head_block.set(chain.head().number() as i64);
+    let block_time = config.sequencer.block_time;
+    let health = Health::new(block_time * 3 + Duration::from_secs(1));
+    let pool = Arc::new(TxPool::new(chain.clone(), pool_limits(&config), metrics.clone()));
+
+    let producer = BlockProducer::new(
+        chain.clone(),
+        pool.clone(),
+        Arc::new(SequentialExecutor::new()),
+        ProducerConfig {
+            block_time,
+            empty_block_interval: config.sequencer.empty_block_interval,
+            fee_recipient: config.sequencer.fee_recipient,
+            max_block_txs: config.sequencer.max_block_txs,
+        },
+        metrics.clone(),
+        health.clone(),
+    );
+
+    let rpc_config = RpcConfig {
+        addr: SocketAddr::new(config.rpc.addr, config.rpc.port),
+        max_request_body_bytes: config.rpc.max_request_body_bytes,
+        max_response_body_bytes: config.rpc.max_response_body_bytes,
+        max_batch_size: config.rpc.max_batch_size,
+        max_connections: config.rpc.max_connections,
+        gas_cap: config.rpc.gas_cap,
+        evm_timeout: config.rpc.evm_timeout,
+        max_logs_block_range: config.rpc.max_logs_block_range,
+        max_logs: config.rpc.max_logs,
+        fee_history_max_blocks: config.rpc.fee_history_max_blocks,
+    };
+    let (rpc_addr, rpc_handle) = rpc::serve(RpcContext {
+        chain: chain.clone(),
+        pool: pool.clone(),
+        config: rpc_config,
+        client_version: client_version(),
+    })
+    .await?;
+
+    let metrics_shutdown = CancellationToken::new();
+    let mut metrics_addr = None;
+    let metrics_task = if config.metrics.enabled {
+        let listener = lanes_monitoring::bind(&config.metrics).await?;
+        metrics_addr = Some(listener.local_addr()?);
+        let token = metrics_shutdown.clone();
+        let storage = storage.clone();
+        let size_gauge = metrics.db_size.clone();
+        tokio::spawn(async move {
+            // Refresh the database size now and then; RocksDB computes it on request.
+            let refresher = tokio::spawn(async move {
+                loop {
+                    size_gauge.set(storage.size_bytes() as i64);
+                    tokio::time::sleep(Duration::from_secs(15)).await;
+                }
+            });
+            let result = lanes_monitoring::serve(listener, registry, health, async move {
+                token.cancelled().await
+            })
+            .await;
+            refresher.abort();
+            result
+        })
+        .into()
+    } else {
+        None
+    };
+
+    info!(
+        target: "lanes::node",
+        chain_id = chain.spec().chain_id,
+        head = chain.head().number(),
+        rpc = %rpc_addr,
+        metrics = ?metrics_addr,
+        "lanes node running (L2 only: no L1 configured)"
+    );
+    if let Some(ready) = ready {
+        let _ = ready.send(NodeAddrs { rpc: rpc_addr, metrics: metrics_addr });
+    }
+
+    let result = producer.run(shutdown.clone()).await;
+    if result.is_err() {
+        warn!(target: "lanes::node", "block production stopped on an error; shutting down");
+    }
+    let _ = rpc_handle.stop();
+    rpc_handle.stopped().await;
+    metrics_shutdown.cancel();
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    info!(target: "lanes::node", head = chain.head().number(), "node stopped");
+    result.map_err(NodeError::from)
+}
+
+/// `web3_clientVersion`: name/version/os-arch/rust.
+pub fn client_version() -> String {
+    format!(
+        "lanes/v{}/{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}

@@ -1,0 +1,189 @@
+//! Transaction intake: decoding and sender recovery on a CPU pool, validation against the
+//! latest state, admission into the [`Mempool`].
+
+use crate::{
+    chain::Chain,
+    mempool::{AccountState, AddOutcome, Mempool, PoolLimits, PoolTransaction},
+    metrics::SequencerMetrics,
+    validation::{self, Fork, TxValidationError, ValidationContext},
+};
+use alloy_primitives::{Address, B256, U256};
+use lanes_executor::StateReader;
+use parking_lot::Mutex;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+/// Why a submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction was refused (geth's message in `Display`).
+    #[error(transparent)]
+    Rejected(#[from] TxValidationError),
+    /// The node is shutting down and no longer accepts transactions.
+    #[error("sequencer is shutting down")]
+    ShuttingDown,
+    /// Reading account state failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The shared pool: a locked [`Mempool`] plus what intake needs to validate.
+#[derive(Debug)]
+pub struct TxPool {
+    mempool: Mutex<Mempool>,
+    chain: Arc<Chain>,
+    limits: PoolLimits,
+    accepting: AtomicBool,
+    metrics: Arc<SequencerMetrics>,
+}
+
+impl TxPool {
+    /// Creates the pool.
+    pub fn new(chain: Arc<Chain>, limits: PoolLimits, metrics: Arc<SequencerMetrics>) -> Self {
+        let mut mempool = Mempool::new(limits.clone());
+        mempool.set_base_fee(chain.head().header.base_fee_per_gas.unwrap_or_default());
+        Self { mempool: Mutex::new(mempool), chain, limits, accepting: AtomicBool::new(true), metrics }
+    }
+
+    /// Locks the mempool (block producer, RPC reads).
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Mempool> {
+        self.mempool.lock()
+    }
+
+    /// Stops intake (shutdown).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    /// Decodes, validates and admits a raw transaction; returns its hash.
+    ///
+    /// The CPU-heavy part (sender recovery, ~56 µs) runs on rayon's pool, never on the async
+    /// runtime's threads.
+    pub async fn submit_raw(self: &Arc<Self>, raw: Vec<u8>) -> Result<B256, SubmitError> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let this = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let _ = tx.send(this.submit_blocking(&raw));
+        });
+        let result = rx.await.map_err(|_| SubmitError::Internal("intake worker died".into()))?;
+        match &result {
+            Ok(_) => self.metrics.tx_accepted.inc(),
+            Err(SubmitError::Rejected(err)) => {
+                self.metrics.tx_rejected.with_label_values(&[reject_reason(err)]).inc()
+            }
+            Err(_) => {}
+        }
+        self.metrics.tx_received.inc();
+        result
+    }
+
+    /// The synchronous body of [`TxPool::submit_raw`].
+    pub fn submit_blocking(&self, raw: &[u8]) -> Result<B256, SubmitError> {
+        if raw.len() > self.limits.max_tx_bytes {
+            return Err(TxValidationError::OversizedData { size: raw.len(), limit: self.limits.max_tx_bytes }.into());
+        }
+        let tx = validation::decode_and_recover(raw)?;
+        let head = self.chain.head();
+        let spec = self.chain.spec();
+        let next_base_fee = next_base_fee(&head.header, spec.base_fee_floor);
+        let ctx = ValidationContext {
+            chain_id: spec.chain_id,
+            block_gas_limit: head.header.gas_limit,
+            base_fee_floor: spec.base_fee_floor.min(next_base_fee),
+            limits: &self.limits,
+            fork: Fork::Cancun,
+        };
+        validation::validate_stateless(&tx, &ctx)?;
+        let (nonce, balance) = self.account(tx.sender)?;
+        let hash = tx.hash;
+        let mut pool = self.mempool.lock();
+        let pending_nonce = pool.pending_nonce(tx.sender, nonce);
+        validation::validate_stateful(&tx, nonce, pending_nonce, balance, &self.limits)?;
+        let AddOutcome { .. } = pool.add(tx, nonce, balance)?;
+        self.metrics.set_pool_sizes(&pool);
+        Ok(hash)
+    }
+
+    /// Committed (nonce, balance) of `address`.
+    pub fn account(&self, address: Address) -> Result<(u64, U256), SubmitError> {
+        let account = self
+            .chain
+            .storage()
+            .account(address)
+            .map_err(|e| SubmitError::Internal(e.to_string()))?;
+        Ok(account.map_or((0, U256::ZERO), |a| (a.nonce, a.balance)))
+    }
+
+    /// The next nonce `address` should use, counting its pending pool transactions.
+    pub fn pending_nonce(&self, address: Address) -> Result<u64, SubmitError> {
+        let (nonce, _) = self.account(address)?;
+        Ok(self.mempool.lock().pending_nonce(address, nonce))
+    }
+
+    /// A pooled transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<PoolTransaction> {
+        self.mempool.lock().get(hash).cloned()
+    }
+
+    /// Applies a committed block to the pool.
+    pub fn on_block(
+        &self,
+        included: &[B256],
+        next_base_fee: u64,
+        touched: Vec<(Address, AccountState)>,
+        invalid: &[B256],
+    ) {
+        let mut pool = self.mempool.lock();
+        for hash in invalid {
+            pool.remove(hash);
+        }
+        pool.on_block(included, next_base_fee, touched);
+        let expired = pool.evict_expired(std::time::Instant::now());
+        if !expired.is_empty() {
+            tracing::debug!(target: "lanes::pool", expired = expired.len(), "dropped expired transactions");
+        }
+        self.metrics.set_pool_sizes(&pool);
+    }
+}
+
+/// Base fee of the block after `parent` (EIP-1559), never below `floor`.
+pub fn next_base_fee(parent: &alloy_consensus::Header, floor: u64) -> u64 {
+    let next = parent
+        .next_block_base_fee(alloy_eips::eip1559::BaseFeeParams::ethereum())
+        .unwrap_or_default();
+    next.max(floor)
+}
+
+/// Low-cardinality label for a rejection, for the `lanes_tx_rejected_total` metric.
+pub fn reject_reason(err: &TxValidationError) -> &'static str {
+    let text = err.to_string();
+    for (prefix, label) in [
+        ("rlp", "decode"),
+        ("transaction type not supported", "tx_type"),
+        ("only replay-protected", "unprotected"),
+        ("invalid chain id", "chain_id"),
+        ("invalid sender", "sender"),
+        ("nonce too low", "nonce_too_low"),
+        ("nonce too high", "nonce_too_high"),
+        ("insufficient funds", "insufficient_funds"),
+        ("intrinsic gas too low", "intrinsic_gas"),
+        ("exceeds block gas limit", "gas_limit"),
+        ("max fee per gas less than block base fee", "fee_cap"),
+        ("replacement transaction underpriced", "replacement_underpriced"),
+        ("txpool is full", "pool_full"),
+        ("already known", "already_known"),
+        ("oversized data", "oversized"),
+        ("transaction underpriced", "underpriced"),
+        ("account limit exceeded", "account_limit"),
+    ] {
+        if text.starts_with(prefix) {
+            return label;
+        }
+    }
+    "other"
+}

@@ -1,0 +1,448 @@
+//! The `eth_`, `net_` and `web3_` namespaces.
+
+use super::{
+    RpcContext,
+    call::{self, CallLimits},
+    convert::{rpc_block, rpc_header, rpc_logs, rpc_pending_transaction, rpc_receipt, rpc_transaction},
+    error::{LIMIT_EXCEEDED, RpcResult, internal, invalid_params, rpc_error, server_error},
+};
+use crate::pool::{SubmitError, next_base_fee};
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_rpc_types_eth::{
+    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
+    TransactionReceipt, TransactionRequest, state::StateOverride,
+};
+use jsonrpsee::{RpcModule, types::Params};
+use lanes_executor::{BlockTx, SealedBlock, StateReader};
+use std::sync::Arc;
+
+/// Tip suggested by `eth_maxPriorityFeePerGas` when recent blocks paid none: 0.001 gwei,
+/// enough to order ahead of zero-tip transactions without overpaying on an L2.
+const MIN_SUGGESTED_TIP: u128 = 1_000_000;
+
+/// Runs blocking work (RocksDB, EVM) off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> RpcResult<T> + Send + 'static,
+) -> RpcResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+impl RpcContext {
+    /// The block a `BlockId` names, if it exists.
+    pub(crate) fn block_by_id(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
+        let number = match id {
+            BlockId::Number(tag) => self.chain.resolve(tag),
+            BlockId::Hash(hash) => {
+                match self.chain.storage().block_number(hash.block_hash).map_err(internal)? {
+                    Some(n) => n,
+                    None => return Ok(None),
+                }
+            }
+        };
+        self.chain.block(number).map_err(internal)
+    }
+
+    /// Checks that state is asked for at the head: the flat store keeps the latest state
+    /// only (historical state queries are refused rather than answered wrong).
+    fn check_state_block(&self, id: Option<BlockId>) -> RpcResult<()> {
+        let head = self.chain.head();
+        let ok = match id.unwrap_or_default() {
+            BlockId::Number(BlockNumberOrTag::Number(n)) => {
+                if n > head.number() {
+                    return Err(server_error("header not found"));
+                }
+                n == head.number()
+            }
+            BlockId::Number(BlockNumberOrTag::Earliest) => head.number() == 0,
+            BlockId::Number(_) => true,
+            BlockId::Hash(h) => {
+                if self.chain.storage().block_number(h.block_hash).map_err(internal)?.is_none() {
+                    return Err(server_error("header not found"));
+                }
+                h.block_hash == head.hash
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(server_error(
+                "historical state not available: this node serves state at the latest block only",
+            ))
+        }
+    }
+
+    fn limits(&self) -> CallLimits {
+        CallLimits { gas_cap: self.config.gas_cap }
+    }
+
+    fn suggested_tip(&self) -> u128 {
+        let head = self.chain.head();
+        let base_fee = head.header.base_fee_per_gas;
+        let mut tips: Vec<u128> = head
+            .transactions
+            .iter()
+            .filter_map(|t| alloy_consensus::Transaction::effective_tip_per_gas(t.tx.inner(), base_fee.unwrap_or_default()))
+            .collect();
+        tips.sort_unstable();
+        tips.get(tips.len() / 2).copied().unwrap_or(0).max(MIN_SUGGESTED_TIP)
+    }
+
+    fn next_base_fee(&self) -> u64 {
+        next_base_fee(&self.chain.head().header, self.chain.spec().base_fee_floor)
+    }
+}
+
+fn hex_u64(value: u64) -> U64 {
+    U64::from(value)
+}
+
+/// Registers the namespaces on `module`.
+pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_method("eth_chainId", |_, ctx, _| -> RpcResult<U64> {
+        Ok(hex_u64(ctx.chain.spec().chain_id))
+    })?;
+    module.register_method("net_version", |_, ctx, _| -> RpcResult<String> {
+        Ok(ctx.chain.spec().chain_id.to_string())
+    })?;
+    module.register_method("net_listening", |_, _, _| -> RpcResult<bool> { Ok(true) })?;
+    module.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) })?;
+    module.register_method("web3_clientVersion", |_, ctx, _| -> RpcResult<String> {
+        Ok(ctx.client_version.clone())
+    })?;
+    module.register_method("web3_sha3", |params: Params<'_>, _, _| -> RpcResult<B256> {
+        let data: Bytes = params.one()?;
+        Ok(alloy_primitives::keccak256(&data))
+    })?;
+    module.register_method("eth_blockNumber", |_, ctx, _| -> RpcResult<U64> {
+        Ok(hex_u64(ctx.chain.head().number()))
+    })?;
+    module.register_method("eth_syncing", |_, _, _| -> RpcResult<bool> { Ok(false) })?;
+    module.register_method("eth_accounts", |_, _, _| -> RpcResult<Vec<Address>> { Ok(Vec::new()) })?;
+    module.register_method("eth_gasPrice", |_, ctx, _| -> RpcResult<U256> {
+        Ok(U256::from(ctx.next_base_fee() as u128 + ctx.suggested_tip()))
+    })?;
+    module.register_method("eth_maxPriorityFeePerGas", |_, ctx, _| -> RpcResult<U256> {
+        Ok(U256::from(ctx.suggested_tip()))
+    })?;
+    module.register_method("eth_blobBaseFee", |_, _, _| -> RpcResult<U256> { Ok(U256::from(1)) })?;
+
+    module.register_async_method("eth_getBalance", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        ctx.check_state_block(block)?;
+        blocking(move || {
+            let account = ctx.chain.storage().account(address).map_err(internal)?;
+            Ok(account.map_or(U256::ZERO, |a| a.balance))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getTransactionCount", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            return ctx.pool.pending_nonce(address).map(hex_u64).map_err(internal);
+        }
+        ctx.check_state_block(block)?;
+        blocking(move || {
+            let account = ctx.chain.storage().account(address).map_err(internal)?;
+            Ok(hex_u64(account.map_or(0, |a| a.nonce)))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getCode", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let address: Address = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        ctx.check_state_block(block)?;
+        blocking(move || {
+            let storage = ctx.chain.storage();
+            let Some(account) = storage.account(address).map_err(internal)? else {
+                return Ok(Bytes::new());
+            };
+            Ok(storage.code(account.code_hash).map_err(internal)?.unwrap_or_default())
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getStorageAt", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let address: Address = seq.next()?;
+        let slot: U256 = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        ctx.check_state_block(block)?;
+        blocking(move || {
+            let value = ctx.chain.storage().storage(address, slot).map_err(internal)?;
+            Ok(B256::from(value))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_call", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let request: TransactionRequest = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        ctx.check_state_block(block)?;
+        let timeout = ctx.config.evm_timeout;
+        let limits = ctx.limits();
+        let work = blocking(move || call::call(&ctx.chain, &request, overrides.as_ref(), limits));
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+    })?;
+    module.register_async_method("eth_estimateGas", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let request: TransactionRequest = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        if block != Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            ctx.check_state_block(block)?;
+        }
+        let timeout = ctx.config.evm_timeout;
+        let limits = ctx.limits();
+        let work = blocking(move || {
+            call::estimate_gas(&ctx.chain, &request, overrides.as_ref(), limits).map(hex_u64)
+        });
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+    })?;
+    module.register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
+        let raw: Bytes = params.one()?;
+        match ctx.pool.submit_raw(raw.to_vec()).await {
+            Ok(hash) => Ok(hash),
+            Err(SubmitError::Rejected(err)) => Err(rpc_error(err.rpc_code(), err.to_string())),
+            Err(err @ SubmitError::ShuttingDown) => Err(server_error(err.to_string())),
+            Err(SubmitError::Internal(err)) => Err(internal(err)),
+        }
+    })?;
+    module.register_async_method("eth_getTransactionByHash", |params, ctx, _| async move {
+        let hash: B256 = params.one()?;
+        if let Some(tx) = ctx.pool.get(&hash) {
+            return Ok(Some(rpc_pending_transaction(&BlockTx::new(tx.tx))));
+        }
+        blocking(move || -> RpcResult<Option<Transaction>> {
+            let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)? else {
+                return Ok(None);
+            };
+            let Some(block) = ctx.chain.block(location.block_number).map_err(internal)? else {
+                return Ok(None);
+            };
+            Ok(Some(rpc_transaction(&block, location.index as usize)))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getTransactionReceipt", |params, ctx, _| async move {
+        let hash: B256 = params.one()?;
+        blocking(move || -> RpcResult<Option<TransactionReceipt>> {
+            let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)? else {
+                return Ok(None);
+            };
+            let Some(block) = ctx.chain.block(location.block_number).map_err(internal)? else {
+                return Ok(None);
+            };
+            Ok(Some(rpc_receipt(&block, location.index as usize)))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getBlockByNumber", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let tag: BlockNumberOrTag = seq.next()?;
+        let full: bool = seq.optional_next()?.unwrap_or(false);
+        blocking(move || -> RpcResult<Option<Block>> {
+            Ok(ctx.block_by_id(BlockId::Number(tag))?.map(|b| rpc_block(&b, full)))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getBlockByHash", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let hash: B256 = seq.next()?;
+        let full: bool = seq.optional_next()?.unwrap_or(false);
+        blocking(move || -> RpcResult<Option<Block>> {
+            Ok(ctx.block_by_id(BlockId::from(hash))?.map(|b| rpc_block(&b, full)))
+        })
+        .await
+    })?;
+    module.register_async_method("eth_getBlockReceipts", |params, ctx, _| async move {
+        let id: BlockId = params.one()?;
+        blocking(move || -> RpcResult<Option<Vec<TransactionReceipt>>> {
+            Ok(ctx
+                .block_by_id(id)?
+                .map(|b| (0..b.transactions.len()).map(|i| rpc_receipt(&b, i)).collect()))
+        })
+        .await
+    })?;
+    for method in ["eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash"] {
+        module.register_async_method(method, |params, ctx, _| async move {
+            let id: BlockId = params.one()?;
+            blocking(move || -> RpcResult<Option<U64>> {
+                Ok(ctx.block_by_id(id)?.map(|b| hex_u64(b.transactions.len() as u64)))
+            })
+            .await
+        })?;
+    }
+    for method in ["eth_getTransactionByBlockNumberAndIndex", "eth_getTransactionByBlockHashAndIndex"] {
+        module.register_async_method(method, |params, ctx, _| async move {
+            let mut seq = params.sequence();
+            let id: BlockId = seq.next()?;
+            let index: U64 = seq.next()?;
+            blocking(move || -> RpcResult<Option<Transaction>> {
+                let Some(block) = ctx.block_by_id(id)? else { return Ok(None) };
+                let index = index.to::<usize>();
+                Ok((index < block.transactions.len()).then(|| rpc_transaction(&block, index)))
+            })
+            .await
+        })?;
+    }
+    module.register_async_method("eth_getLogs", |params, ctx, _| async move {
+        let filter: Filter = params.one()?;
+        blocking(move || get_logs(&ctx, &filter)).await
+    })?;
+    module.register_async_method("eth_feeHistory", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let count: U64 = seq.next()?;
+        let newest: BlockNumberOrTag = seq.next()?;
+        let percentiles: Option<Vec<f64>> = seq.optional_next()?;
+        blocking(move || fee_history(&ctx, count.to::<u64>(), newest, percentiles)).await
+    })?;
+    Ok(())
+}
+
+/// `eth_getLogs` over committed blocks, bloom-filtered, with range and result limits.
+pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
+    let head = ctx.chain.head().number();
+    let blocks: Vec<u64> = match &filter.block_option {
+        FilterBlockOption::AtBlockHash(hash) => {
+            match ctx.chain.storage().block_number(*hash).map_err(internal)? {
+                Some(n) => vec![n],
+                None => return Err(server_error("unknown block")),
+            }
+        }
+        FilterBlockOption::Range { from_block, to_block } => {
+            let from = from_block.map_or(head, |t| ctx.chain.resolve(t));
+            let to = to_block.map_or(head, |t| ctx.chain.resolve(t)).min(head);
+            if from > to {
+                if from_block.is_some() && to_block.is_some() && from > head {
+                    return Ok(Vec::new());
+                }
+                if from > to && from <= head {
+                    return Err(invalid_params("invalid block range params"));
+                }
+                return Ok(Vec::new());
+            }
+            if to - from >= ctx.config.max_logs_block_range {
+                return Err(rpc_error(
+                    LIMIT_EXCEEDED,
+                    format!("query exceeds max block range {}", ctx.config.max_logs_block_range),
+                ));
+            }
+            (from..=to).collect()
+        }
+    };
+    let mut logs = Vec::new();
+    for number in blocks {
+        let Some(header) = ctx.chain.storage().header(number).map_err(internal)? else { continue };
+        if !filter.matches_bloom(header.logs_bloom) {
+            continue;
+        }
+        let Some(block) = ctx.chain.block(number).map_err(internal)? else { continue };
+        for index in 0..block.transactions.len() {
+            for log in rpc_logs(&block, index) {
+                if filter.matches_address(log.inner.address) && filter.matches_topics(log.inner.data.topics()) {
+                    logs.push(log);
+                    if logs.len() > ctx.config.max_logs {
+                        return Err(rpc_error(
+                            LIMIT_EXCEEDED,
+                            format!("query returned more than {} results", ctx.config.max_logs),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(logs)
+}
+
+fn fee_history(
+    ctx: &RpcContext,
+    count: u64,
+    newest: BlockNumberOrTag,
+    percentiles: Option<Vec<f64>>,
+) -> RpcResult<FeeHistory> {
+    if let Some(p) = &percentiles {
+        if p.iter().any(|v| !(0.0..=100.0).contains(v)) || p.windows(2).any(|w| w[0] > w[1]) {
+            return Err(invalid_params("invalid reward percentile"));
+        }
+    }
+    let head = ctx.chain.head().number();
+    let newest = ctx.chain.resolve(newest);
+    if newest > head {
+        return Err(invalid_params("request beyond head block"));
+    }
+    let count = count.min(ctx.config.fee_history_max_blocks).min(newest + 1);
+    if count == 0 {
+        return Ok(FeeHistory::default());
+    }
+    let oldest = newest + 1 - count;
+    let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+    let mut rewards = Vec::new();
+    let mut last_header = None;
+    for number in oldest..=newest {
+        let Some(block) = ctx.chain.block(number).map_err(internal)? else { break };
+        let header = &block.header;
+        let base_fee = header.base_fee_per_gas.unwrap_or_default();
+        history.base_fee_per_gas.push(base_fee as u128);
+        history.gas_used_ratio.push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+        history.base_fee_per_blob_gas.push(1);
+        history.blob_gas_used_ratio.push(0.0);
+        if let Some(percentiles) = &percentiles {
+            rewards.push(block_rewards(&block, base_fee, percentiles));
+        }
+        last_header = Some(header.clone());
+    }
+    if let Some(header) = last_header {
+        history.base_fee_per_gas.push(next_base_fee(&header, ctx.chain.spec().base_fee_floor) as u128);
+        history.base_fee_per_blob_gas.push(1);
+    }
+    if percentiles.is_some() {
+        history.reward = Some(rewards);
+    }
+    Ok(history)
+}
+
+/// Effective tips at the given gas-weighted percentiles, as geth computes them.
+fn block_rewards(block: &SealedBlock, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
+    let mut tips: Vec<(u128, u64)> = block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let tip = alloy_consensus::Transaction::effective_tip_per_gas(t.tx.inner(), base_fee).unwrap_or(0);
+            (tip, block.gas_used_by(i))
+        })
+        .collect();
+    if tips.is_empty() {
+        return vec![0; percentiles.len()];
+    }
+    tips.sort_unstable_by_key(|(tip, _)| *tip);
+    let total: u64 = tips.iter().map(|(_, g)| g).sum();
+    percentiles
+        .iter()
+        .map(|p| {
+            let threshold = (total as f64 * p / 100.0) as u64;
+            let mut cumulative = 0u64;
+            for (tip, gas) in &tips {
+                cumulative += gas;
+                if cumulative >= threshold {
+                    return *tip;
+                }
+            }
+            tips.last().map_or(0, |(tip, _)| *tip)
+        })
+        .collect()
+}
+
+/// `newHeads` payload for a block.
+pub(crate) fn head_notification(block: &SealedBlock) -> alloy_rpc_types_eth::Header {
+    rpc_header(block)
+}

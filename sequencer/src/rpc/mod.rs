@@ -1,0 +1,152 @@
+//! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee): the `eth_`, `net_` and `web3_`
+//! namespaces, `eth_subscribe` for `newHeads` and `logs`, batch requests, and limits on body
+//! size, batch size, connections, call gas and time, and log queries.
+
+mod call;
+mod convert;
+mod error;
+mod eth;
+
+pub use error::RpcResult;
+
+use crate::{chain::Chain, pool::TxPool};
+use alloy_rpc_types_eth::{Filter, pubsub::SubscriptionKind};
+use jsonrpsee::{
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+    core::SubscriptionError,
+    server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
+    types::ErrorObjectOwned,
+};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::sync::broadcast::error::RecvError;
+
+/// RPC limits and settings (mapped from `rpc.*` config).
+#[derive(Clone, Debug)]
+pub struct RpcConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Largest request body accepted.
+    pub max_request_body_bytes: u32,
+    /// Largest response body produced.
+    pub max_response_body_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch_size: u32,
+    /// Most concurrent connections.
+    pub max_connections: u32,
+    /// Gas cap for `eth_call` / `eth_estimateGas`.
+    pub gas_cap: u64,
+    /// Wall-clock limit for `eth_call` / `eth_estimateGas`.
+    pub evm_timeout: Duration,
+    /// Widest block range of one `eth_getLogs`.
+    pub max_logs_block_range: u64,
+    /// Most logs one `eth_getLogs` returns.
+    pub max_logs: usize,
+    /// Most blocks one `eth_feeHistory` covers.
+    pub fee_history_max_blocks: u64,
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct RpcContext {
+    /// The chain.
+    pub chain: Arc<Chain>,
+    /// The pool.
+    pub pool: Arc<TxPool>,
+    /// Settings.
+    pub config: RpcConfig,
+    /// `web3_clientVersion`.
+    pub client_version: String,
+}
+
+/// Builds the RPC module with every method registered.
+pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
+    let mut module = RpcModule::new(ctx);
+    eth::register(&mut module).expect("method names are unique");
+    module
+        .register_subscription(
+            "eth_subscribe",
+            "eth_subscription",
+            "eth_unsubscribe",
+            |params, pending, ctx, _| async move {
+                match parse_subscription(&params) {
+                    Ok(filter) => subscribe(filter, pending, ctx).await,
+                    Err(err) => {
+                        pending.reject(err).await;
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .expect("method names are unique");
+    module
+}
+
+/// Starts the server; it runs until the handle is stopped.
+pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = ctx.config.clone();
+    let server = Server::builder()
+        .set_config(
+            ServerConfig::builder()
+                .max_request_body_size(config.max_request_body_bytes)
+                .max_response_body_size(config.max_response_body_bytes)
+                .max_connections(config.max_connections)
+                .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_size))
+                .build(),
+        )
+        .build(config.addr)
+        .await?;
+    let addr = server.local_addr()?;
+    let handle = server.start(module(ctx));
+    Ok((addr, handle))
+}
+
+/// `None` for `newHeads`, the filter for `logs`.
+fn parse_subscription(
+    params: &jsonrpsee::types::Params<'_>,
+) -> Result<Option<Filter>, ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    let kind: SubscriptionKind = seq.next()?;
+    match kind {
+        SubscriptionKind::NewHeads => Ok(None),
+        SubscriptionKind::Logs => Ok(Some(seq.optional_next()?.unwrap_or_default())),
+        other => Err(error::invalid_params(format!("unsupported subscription: {other:?}"))),
+    }
+}
+
+async fn subscribe(
+    filter: Option<Filter>,
+    pending: PendingSubscriptionSink,
+    ctx: Arc<RpcContext>,
+) -> Result<(), SubscriptionError> {
+    let mut blocks = ctx.chain.subscribe();
+    let Ok(sink) = pending.accept().await else { return Ok(()) };
+    loop {
+        let block = tokio::select! {
+            block = blocks.recv() => block,
+            _ = sink.closed() => return Ok(()),
+        };
+        let block = match block {
+            Ok(block) => block,
+            // A slow subscriber skips ahead rather than holding back block production.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        let messages: Vec<Box<serde_json::value::RawValue>> = match &filter {
+            None => vec![serde_json::value::to_raw_value(&eth::head_notification(&block))
+                .map_err(|e| e.to_string())?],
+            Some(filter) => (0..block.transactions.len())
+                .flat_map(|i| convert::rpc_logs(&block, i))
+                .filter(|log| {
+                    filter.matches_address(log.inner.address)
+                        && filter.matches_topics(log.inner.data.topics())
+                })
+                .map(|log| serde_json::value::to_raw_value(&log).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?,
+        };
+        for message in messages {
+            if sink.send(SubscriptionMessage::from(message)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
