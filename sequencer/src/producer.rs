@@ -143,6 +143,7 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             prevrandao: parent.hash,
             parent_beacon_block_root: B256::ZERO,
             max_txs: self.config.max_block_txs,
+            excess_blob_gas: 0,
         };
         let production_started = Instant::now();
         let ordering_started = Instant::now();
@@ -168,26 +169,20 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             for (stage, time) in [("ordering", ordering), ("execution", execution), ("state_root", root_time), ("commit", commit)] {
                 metrics.stage_seconds.with_label_values(&[stage]).observe(time.as_secs_f64());
             }
-            // Senders whose pool view must follow the block: included and skipped ones.
-            let mut senders: HashSet<Address> = block.transactions.iter().map(|t| t.sender()).collect();
+            // Every account the block changed, so pooled senders that only received funds are
+            // promoted too; plus skipped senders, whose pool view may be stale.
             let invalid = source.invalid;
-            senders.extend(invalid.iter().map(|(_, sender, _)| *sender));
-            let touched: Vec<(Address, AccountState)> = senders
-                .into_iter()
-                .map(|address| {
-                    let account = match changes.account(&address) {
-                        Some(info) => info,
-                        None => storage.account(address)?,
-                    };
-                    Ok((
-                        address,
-                        AccountState {
-                            nonce: account.map_or(0, |a| a.nonce),
-                            balance: account.map_or(Default::default(), |a| a.balance),
-                        },
-                    ))
-                })
-                .collect::<Result<_, ExecutorError>>()?;
+            let mut touched: Vec<(Address, AccountState)> = changes
+                .accounts
+                .iter()
+                .map(|(address, change)| (*address, account_state(change.info)))
+                .collect();
+            let changed: HashSet<Address> = changes.accounts.keys().copied().collect();
+            for (_, sender, _) in &invalid {
+                if !changed.contains(sender) {
+                    touched.push((*sender, account_state(storage.account(*sender)?)));
+                }
+            }
             Ok::<_, ExecutorError>((Arc::new(block), invalid, touched))
         })
         .await
@@ -222,6 +217,13 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             warn!(target: "lanes::producer", ?production, block_time = ?self.config.block_time, "producing a block took longer than the block time");
         }
         Ok(block)
+    }
+}
+
+fn account_state(account: Option<lanes_executor::StoredAccount>) -> AccountState {
+    AccountState {
+        nonce: account.map_or(0, |a| a.nonce),
+        balance: account.map_or(Default::default(), |a| a.balance),
     }
 }
 

@@ -92,7 +92,9 @@ pub enum TxValidationError {
     },
     /// The sender can't pay for this transaction (plus its pooled
     /// predecessors).
-    #[error("insufficient funds for gas * price + value: address {address} have {have} want {want}")]
+    #[error(
+        "insufficient funds for gas * price + value: address {address} have {have} want {want}"
+    )]
     InsufficientFunds {
         /// Sender.
         address: Address,
@@ -239,7 +241,10 @@ pub fn decode_and_recover(raw: &[u8]) -> Result<PoolTransaction, TxValidationErr
     // an EIP-2718 type byte. 0x80..0xbf is an RLP string, which the decoder
     // rejects itself.
     if first <= 0x7f
-        && !matches!(first, EIP2930_TX_TYPE_ID | EIP1559_TX_TYPE_ID | EIP7702_TX_TYPE_ID)
+        && !matches!(
+            first,
+            EIP2930_TX_TYPE_ID | EIP1559_TX_TYPE_ID | EIP7702_TX_TYPE_ID
+        )
     {
         return Err(TxValidationError::TxTypeNotSupported);
     }
@@ -270,12 +275,18 @@ pub fn decode_and_recover(raw: &[u8]) -> Result<PoolTransaction, TxValidationErr
 pub fn intrinsic_gas(tx: &TxEnvelope) -> Result<u64, TxValidationError> {
     let input = tx.input();
     let create = tx.is_create();
-    let mut gas = if create { TX_GAS_CONTRACT_CREATION } else { TX_GAS };
+    let mut gas = if create {
+        TX_GAS_CONTRACT_CREATION
+    } else {
+        TX_GAS
+    };
 
     let non_zero = input.iter().filter(|b| **b != 0).count() as u64;
     let zero = input.len() as u64 - non_zero;
     let add = |gas: u64, n: u64, per: u64| {
-        n.checked_mul(per).and_then(|g| gas.checked_add(g)).ok_or(TxValidationError::GasUintOverflow)
+        n.checked_mul(per)
+            .and_then(|g| gas.checked_add(g))
+            .ok_or(TxValidationError::GasUintOverflow)
     };
     gas = add(gas, non_zero, TX_DATA_NON_ZERO_GAS)?;
     gas = add(gas, zero, TX_DATA_ZERO_GAS)?;
@@ -298,7 +309,9 @@ pub fn intrinsic_gas(tx: &TxEnvelope) -> Result<u64, TxValidationError> {
 pub fn floor_data_gas(input: &[u8]) -> u64 {
     let non_zero = input.iter().filter(|b| **b != 0).count() as u64;
     let tokens = input.len() as u64 + 3 * non_zero;
-    tokens.saturating_mul(TX_COST_FLOOR_PER_TOKEN).saturating_add(TX_GAS)
+    tokens
+        .saturating_mul(TX_COST_FLOOR_PER_TOKEN)
+        .saturating_add(TX_GAS)
 }
 
 /// Checks that need no account state, in geth's order (cheap and
@@ -318,7 +331,10 @@ pub fn validate_stateless(
     match envelope.chain_id() {
         None => return Err(TxValidationError::UnprotectedTx),
         Some(id) if id != ctx.chain_id => {
-            return Err(TxValidationError::InvalidChainId { have: id, want: ctx.chain_id });
+            return Err(TxValidationError::InvalidChainId {
+                have: id,
+                want: ctx.chain_id,
+            });
         }
         Some(_) => {}
     }
@@ -333,7 +349,10 @@ pub fn validate_stateless(
         return Err(TxValidationError::MaxInitCodeSizeExceeded { size: input.len() });
     }
     if tx.nonce == u64::MAX {
-        return Err(TxValidationError::NonceMax { address: tx.sender, nonce: tx.nonce });
+        return Err(TxValidationError::NonceMax {
+            address: tx.sender,
+            nonce: tx.nonce,
+        });
     }
     if tx.gas_limit > ctx.block_gas_limit {
         return Err(TxValidationError::ExceedsBlockGasLimit);
@@ -347,17 +366,26 @@ pub fn validate_stateless(
     if tx.max_priority_fee_per_gas > tx.max_fee_per_gas {
         return Err(TxValidationError::TipAboveFeeCap);
     }
-    if envelope.authorization_list().is_some_and(|auths| auths.is_empty()) {
+    if envelope
+        .authorization_list()
+        .is_some_and(|auths| auths.is_empty())
+    {
         return Err(TxValidationError::EmptyAuthList);
     }
     let intrinsic = intrinsic_gas(envelope)?;
     if tx.gas_limit < intrinsic {
-        return Err(TxValidationError::IntrinsicGasTooLow { have: tx.gas_limit, want: intrinsic });
+        return Err(TxValidationError::IntrinsicGasTooLow {
+            have: tx.gas_limit,
+            want: intrinsic,
+        });
     }
     if ctx.fork >= Fork::Prague {
         let floor = floor_data_gas(input);
         if tx.gas_limit < floor {
-            return Err(TxValidationError::FloorDataGas { have: tx.gas_limit, want: floor });
+            return Err(TxValidationError::FloorDataGas {
+                have: tx.gas_limit,
+                want: floor,
+            });
         }
     }
     if tx.checked_cost().is_none() {
@@ -475,7 +503,11 @@ mod tests {
     }
 
     fn authorization() -> alloy_eips::eip7702::SignedAuthorization {
-        let auth = Authorization { chain_id: U256::from(CHAIN), address: TO, nonce: 4 };
+        let auth = Authorization {
+            chain_id: U256::from(CHAIN),
+            address: TO,
+            nonce: 4,
+        };
         let signature = signer().sign_hash_sync(&auth.signature_hash()).unwrap();
         auth.into_signed(signature)
     }
@@ -501,7 +533,11 @@ mod tests {
         decode_and_recover(&sign(tx)).unwrap()
     }
 
-    fn check(tx: &PoolTransaction, limits: &PoolLimits, fork: Fork) -> Result<(), TxValidationError> {
+    fn check(
+        tx: &PoolTransaction,
+        limits: &PoolLimits,
+        fork: Fork,
+    ) -> Result<(), TxValidationError> {
         let ctx = ValidationContext {
             chain_id: CHAIN,
             block_gas_limit: 30_000_000,
@@ -543,7 +579,10 @@ mod tests {
         ];
         for (ty, raw) in raws.iter().enumerate() {
             let tx = decode_and_recover(raw).unwrap();
-            assert_eq!(tx.envelope().tx_type() as usize, if ty == 3 { 4 } else { ty });
+            assert_eq!(
+                tx.envelope().tx_type() as usize,
+                if ty == 3 { 4 } else { ty }
+            );
             assert_eq!(tx.sender, signer().address());
             assert_eq!(tx.hash, keccak256(raw));
             assert_eq!(tx.encoded_len, raw.len());
@@ -565,7 +604,10 @@ mod tests {
     fn malformed_bytes() {
         let err = decode_and_recover(&[]).unwrap_err();
         assert_eq!(err.to_string(), "rlp: input too short");
-        assert!(matches!(decode_and_recover(&[0x02, 0xc0]), Err(TxValidationError::Rlp(_))));
+        assert!(matches!(
+            decode_and_recover(&[0x02, 0xc0]),
+            Err(TxValidationError::Rlp(_))
+        ));
         let err = decode_and_recover(&[0xc1, 0x80]).unwrap_err();
         assert_eq!(err.to_string(), "rlp: input too short");
         let err = decode_and_recover(&[0x80]).unwrap_err();
@@ -604,16 +646,34 @@ mod tests {
 
     #[test]
     fn unprotected_legacy() {
-        let err = stateless(TxLegacy { chain_id: None, ..legacy() }).unwrap_err();
-        assert_eq!(err.to_string(), "only replay-protected (EIP-155) transactions allowed over RPC");
+        let err = stateless(TxLegacy {
+            chain_id: None,
+            ..legacy()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "only replay-protected (EIP-155) transactions allowed over RPC"
+        );
     }
 
     #[test]
     fn invalid_chain_id() {
-        let err = stateless(TxEip1559 { chain_id: 1, ..eip1559() }).unwrap_err();
+        let err = stateless(TxEip1559 {
+            chain_id: 1,
+            ..eip1559()
+        })
+        .unwrap_err();
         assert_eq!(err.to_string(), "invalid chain id: have 1, want 42069");
-        let err = stateless(TxLegacy { chain_id: Some(1), ..legacy() }).unwrap_err();
-        assert!(matches!(err, TxValidationError::InvalidChainId { have: 1, .. }));
+        let err = stateless(TxLegacy {
+            chain_id: Some(1),
+            ..legacy()
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TxValidationError::InvalidChainId { have: 1, .. }
+        ));
     }
 
     #[test]
@@ -628,24 +688,42 @@ mod tests {
     #[test]
     fn nonce_too_low_and_too_high() {
         let tx = decode(eip1559());
-        let limits = PoolLimits { max_nonce_gap: 2, ..PoolLimits::default() };
+        let limits = PoolLimits {
+            max_nonce_gap: 2,
+            ..PoolLimits::default()
+        };
         let rich = U256::MAX;
         let err = validate_stateful(&tx, 4, 4, rich, &limits).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("nonce too low: address {}, tx: 3 state: 4", signer().address())
+            format!(
+                "nonce too low: address {}, tx: 3 state: 4",
+                signer().address()
+            )
         );
         validate_stateful(&tx, 3, 3, rich, &limits).unwrap();
         // Pending nonce 1 above state 0: nonce 3 leaves a gap of 2, the most allowed.
         validate_stateful(&tx, 0, 1, rich, &limits).unwrap();
         let err = validate_stateful(&tx, 0, 0, rich, &limits).unwrap_err();
         assert!(err.to_string().starts_with("nonce too high"), "{err}");
-        assert!(matches!(err, TxValidationError::NonceTooHigh { tx: 3, next: 0, max_gap: 2, .. }));
+        assert!(matches!(
+            err,
+            TxValidationError::NonceTooHigh {
+                tx: 3,
+                next: 0,
+                max_gap: 2,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn nonce_max() {
-        let err = stateless(TxEip1559 { nonce: u64::MAX, ..eip1559() }).unwrap_err();
+        let err = stateless(TxEip1559 {
+            nonce: u64::MAX,
+            ..eip1559()
+        })
+        .unwrap_err();
         assert!(err.to_string().starts_with("nonce has max value"), "{err}");
     }
 
@@ -668,36 +746,77 @@ mod tests {
     #[test]
     fn intrinsic_gas_accounting() {
         let create = |input: Vec<u8>| {
-            decode(TxEip1559 { to: TxKind::Create, input: input.into(), gas_limit: 1_000_000, ..eip1559() })
+            decode(TxEip1559 {
+                to: TxKind::Create,
+                input: input.into(),
+                gas_limit: 1_000_000,
+                ..eip1559()
+            })
         };
         // 53000 + 2 zero bytes * 4 + 1 non-zero * 16 + 1 initcode word * 2.
-        assert_eq!(intrinsic_gas(create(vec![0, 0, 1]).envelope()), Ok(53_000 + 8 + 16 + 2));
-        assert_eq!(intrinsic_gas(create(vec![1; 33]).envelope()), Ok(53_000 + 33 * 16 + 2 * 2));
+        assert_eq!(
+            intrinsic_gas(create(vec![0, 0, 1]).envelope()),
+            Ok(53_000 + 8 + 16 + 2)
+        );
+        assert_eq!(
+            intrinsic_gas(create(vec![1; 33]).envelope()),
+            Ok(53_000 + 33 * 16 + 2 * 2)
+        );
         let with_list = decode(TxEip1559 {
             access_list: AccessList(vec![
-                AccessListItem { address: TO, storage_keys: vec![B256::ZERO, B256::ZERO] },
-                AccessListItem { address: TO, storage_keys: vec![] },
+                AccessListItem {
+                    address: TO,
+                    storage_keys: vec![B256::ZERO, B256::ZERO],
+                },
+                AccessListItem {
+                    address: TO,
+                    storage_keys: vec![],
+                },
             ]),
             gas_limit: 100_000,
             ..eip1559()
         });
-        assert_eq!(intrinsic_gas(with_list.envelope()), Ok(21_000 + 2 * 2_400 + 2 * 1_900));
-        assert_eq!(intrinsic_gas(decode(eip7702()).envelope()), Ok(21_000 + 25_000));
+        assert_eq!(
+            intrinsic_gas(with_list.envelope()),
+            Ok(21_000 + 2 * 2_400 + 2 * 1_900)
+        );
+        assert_eq!(
+            intrinsic_gas(decode(eip7702()).envelope()),
+            Ok(21_000 + 25_000)
+        );
         assert_eq!(floor_data_gas(&[0, 1]), 21_000 + 10 * 5);
     }
 
     #[test]
     fn intrinsic_gas_too_low() {
-        let err = stateless(TxEip1559 { gas_limit: 20_999, ..eip1559() }).unwrap_err();
-        assert_eq!(err.to_string(), "intrinsic gas too low: have 20999, want 21000");
-        let err = stateless(TxEip7702 { gas_limit: 45_999, ..eip7702() }).unwrap_err();
-        assert!(matches!(err, TxValidationError::IntrinsicGasTooLow { want: 46_000, .. }));
+        let err = stateless(TxEip1559 {
+            gas_limit: 20_999,
+            ..eip1559()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "intrinsic gas too low: have 20999, want 21000"
+        );
+        let err = stateless(TxEip7702 {
+            gas_limit: 45_999,
+            ..eip7702()
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TxValidationError::IntrinsicGasTooLow { want: 46_000, .. }
+        ));
     }
 
     #[test]
     fn floor_data_gas_from_prague() {
         // 1000 non-zero bytes: intrinsic 37000, floor 61000.
-        let tx = decode(TxEip1559 { input: vec![1; 1000].into(), gas_limit: 40_000, ..eip1559() });
+        let tx = decode(TxEip1559 {
+            input: vec![1; 1000].into(),
+            gas_limit: 40_000,
+            ..eip1559()
+        });
         let err = check(&tx, &PoolLimits::default(), Fork::Prague).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -708,24 +827,38 @@ mod tests {
 
     #[test]
     fn exceeds_block_gas_limit() {
-        let err = stateless(TxEip1559 { gas_limit: 30_000_001, ..eip1559() }).unwrap_err();
+        let err = stateless(TxEip1559 {
+            gas_limit: 30_000_001,
+            ..eip1559()
+        })
+        .unwrap_err();
         assert_eq!(err.to_string(), "exceeds block gas limit");
     }
 
     #[test]
     fn gas_limit_above_osaka_cap() {
-        let tx = decode(TxEip1559 { gas_limit: MAX_TX_GAS_LIMIT_OSAKA + 1, ..eip1559() });
+        let tx = decode(TxEip1559 {
+            gas_limit: MAX_TX_GAS_LIMIT_OSAKA + 1,
+            ..eip1559()
+        });
         let err = check(&tx, &PoolLimits::default(), Fork::Osaka).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("transaction gas limit too high (cap: 16777216, tx: {})", MAX_TX_GAS_LIMIT_OSAKA + 1)
+            format!(
+                "transaction gas limit too high (cap: 16777216, tx: {})",
+                MAX_TX_GAS_LIMIT_OSAKA + 1
+            )
         );
         check(&tx, &PoolLimits::default(), Fork::Prague).unwrap();
     }
 
     #[test]
     fn fee_cap_below_base_fee_floor() {
-        let tx = decode(TxEip1559 { max_fee_per_gas: GWEI - 1, max_priority_fee_per_gas: 0, ..eip1559() });
+        let tx = decode(TxEip1559 {
+            max_fee_per_gas: GWEI - 1,
+            max_priority_fee_per_gas: 0,
+            ..eip1559()
+        });
         let err = check(&tx, &PoolLimits::default(), Fork::Osaka).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -738,13 +871,24 @@ mod tests {
 
     #[test]
     fn tip_above_fee_cap() {
-        let err = stateless(TxEip1559 { max_priority_fee_per_gas: 3 * GWEI, ..eip1559() }).unwrap_err();
-        assert_eq!(err.to_string(), "max priority fee per gas higher than max fee per gas");
+        let err = stateless(TxEip1559 {
+            max_priority_fee_per_gas: 3 * GWEI,
+            ..eip1559()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "max priority fee per gas higher than max fee per gas"
+        );
     }
 
     #[test]
     fn cost_overflowing_256_bits() {
-        let err = stateless(TxEip1559 { value: U256::MAX, ..eip1559() }).unwrap_err();
+        let err = stateless(TxEip1559 {
+            value: U256::MAX,
+            ..eip1559()
+        })
+        .unwrap_err();
         assert_eq!(err, TxValidationError::FeeCapVeryHigh);
         assert_eq!(err.to_string(), "max fee per gas higher than 2^256-1");
     }
@@ -752,11 +896,18 @@ mod tests {
     #[test]
     fn oversized_data() {
         let tx = decode(eip1559());
-        let limits = PoolLimits { max_tx_bytes: tx.encoded_len - 1, ..PoolLimits::default() };
+        let limits = PoolLimits {
+            max_tx_bytes: tx.encoded_len - 1,
+            ..PoolLimits::default()
+        };
         let err = check(&tx, &limits, Fork::Osaka).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("oversized data: transaction size {}, limit {}", tx.encoded_len, tx.encoded_len - 1)
+            format!(
+                "oversized data: transaction size {}, limit {}",
+                tx.encoded_len,
+                tx.encoded_len - 1
+            )
         );
     }
 
@@ -769,21 +920,35 @@ mod tests {
             ..eip1559()
         });
         let err = check(&tx, &PoolLimits::default(), Fork::Osaka).unwrap_err();
-        assert_eq!(err.to_string(), "max initcode size exceeded: code size 49153, limit 49152");
+        assert_eq!(
+            err.to_string(),
+            "max initcode size exceeded: code size 49153, limit 49152"
+        );
         // The same input as calldata is fine.
-        let call = decode(TxEip1559 { input: vec![0; MAX_INITCODE_SIZE + 1].into(), gas_limit: 10_000_000, ..eip1559() });
+        let call = decode(TxEip1559 {
+            input: vec![0; MAX_INITCODE_SIZE + 1].into(),
+            gas_limit: 10_000_000,
+            ..eip1559()
+        });
         check(&call, &PoolLimits::default(), Fork::Osaka).unwrap();
     }
 
     #[test]
     fn empty_authorization_list() {
-        let err = stateless(TxEip7702 { authorization_list: vec![], ..eip7702() }).unwrap_err();
+        let err = stateless(TxEip7702 {
+            authorization_list: vec![],
+            ..eip7702()
+        })
+        .unwrap_err();
         assert_eq!(err.to_string(), "EIP-7702 transaction with empty auth list");
     }
 
     #[test]
     fn tip_below_pool_minimum() {
-        let limits = PoolLimits { min_priority_fee: GWEI + 1, ..PoolLimits::default() };
+        let limits = PoolLimits {
+            min_priority_fee: GWEI + 1,
+            ..PoolLimits::default()
+        };
         let err = check(&decode(eip1559()), &limits, Fork::Osaka).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -794,9 +959,15 @@ mod tests {
     #[test]
     fn pool_error_messages() {
         for (err, msg) in [
-            (TxValidationError::ReplacementUnderpriced, "replacement transaction underpriced"),
+            (
+                TxValidationError::ReplacementUnderpriced,
+                "replacement transaction underpriced",
+            ),
             (TxValidationError::TxPoolFull, "txpool is full"),
-            (TxValidationError::AccountLimitExceeded, "account limit exceeded"),
+            (
+                TxValidationError::AccountLimitExceeded,
+                "account limit exceeded",
+            ),
             (TxValidationError::AlreadyKnown, "already known"),
             (TxValidationError::GasUintOverflow, "gas uint64 overflow"),
         ] {

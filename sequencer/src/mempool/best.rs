@@ -75,9 +75,15 @@ impl BestTransactions {
     }
 
     fn push_head(&mut self, sender: usize) {
-        let Some(tx) = self.senders[sender].front() else { return };
+        let Some(tx) = self.senders[sender].front() else {
+            return;
+        };
         if let Some(tip) = tx.effective_tip(self.base_fee) {
-            self.heads.push(Head { tip, seq: tx.seq, sender });
+            self.heads.push(Head {
+                tip,
+                seq: tx.seq,
+                sender,
+            });
         }
     }
 
@@ -102,7 +108,9 @@ impl Iterator for BestTransactions {
     fn next(&mut self) -> Option<PoolTransaction> {
         loop {
             let head = self.heads.pop()?;
-            let Some(tx) = self.senders[head.sender].pop_front() else { continue };
+            let Some(tx) = self.senders[head.sender].pop_front() else {
+                continue;
+            };
             self.push_head(head.sender);
             return Some(tx);
         }

@@ -255,7 +255,11 @@ impl Mempool {
         self.attach(address, sender);
         let (status, replaced) = admitted?;
         evicted.extend(self.enforce_limits(Some(hash)));
-        Ok(AddOutcome { status, replaced, evicted })
+        Ok(AddOutcome {
+            status,
+            replaced,
+            evicted,
+        })
     }
 
     /// [`Self::add`] with the sender detached, so eviction can't pick it.
@@ -317,7 +321,11 @@ impl Mempool {
         });
         self.by_hash.insert(hash, (address, nonce));
         sender.promote();
-        let status = if sender.is_pending(nonce) { TxStatus::Pending } else { TxStatus::Queued };
+        let status = if sender.is_pending(nonce) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Queued
+        };
         Ok((status, replaced))
     }
 
@@ -343,9 +351,9 @@ impl Mempool {
             TxStatus::Queued => &self.queued_tails,
         };
         match tails.first() {
-            Some(&(cheapest, _, victim)) if tip > cheapest => {
-                Ok(self.evict_tail(category, victim).ok_or(TxValidationError::TxPoolFull)?)
-            }
+            Some(&(cheapest, _, victim)) if tip > cheapest => Ok(self
+                .evict_tail(category, victim)
+                .ok_or(TxValidationError::TxPoolFull)?),
             _ => Err(TxValidationError::TxPoolFull),
         }
     }
@@ -374,7 +382,9 @@ impl Mempool {
             (TxStatus::Pending, self.limits.max_pending),
         ] {
             while self.count(category) > limit {
-                let Some(victim) = self.cheapest_tail(category, protect) else { break };
+                let Some(victim) = self.cheapest_tail(category, protect) else {
+                    break;
+                };
                 match self.evict_tail(category, victim) {
                     Some(hash) => evicted.push(hash),
                     None => break,
@@ -411,10 +421,12 @@ impl Mempool {
         self.pending_bytes -= sender.pending_bytes;
         self.queued_bytes -= sender.queued_bytes();
         if let Some(tx) = sender.pending_tail() {
-            self.pending_tails.remove(&tail_key(self.base_fee, address, tx));
+            self.pending_tails
+                .remove(&tail_key(self.base_fee, address, tx));
         }
         if let Some(tx) = sender.queued_tail() {
-            self.queued_tails.remove(&tail_key(self.base_fee, address, tx));
+            self.queued_tails
+                .remove(&tail_key(self.base_fee, address, tx));
         }
         Some(sender)
     }
@@ -429,10 +441,12 @@ impl Mempool {
         self.pending_bytes += sender.pending_bytes;
         self.queued_bytes += sender.queued_bytes();
         if let Some(tx) = sender.pending_tail() {
-            self.pending_tails.insert(tail_key(self.base_fee, address, tx));
+            self.pending_tails
+                .insert(tail_key(self.base_fee, address, tx));
         }
         if let Some(tx) = sender.queued_tail() {
-            self.queued_tails.insert(tail_key(self.base_fee, address, tx));
+            self.queued_tails
+                .insert(tail_key(self.base_fee, address, tx));
         }
         self.senders.insert(address, sender);
     }
@@ -440,7 +454,9 @@ impl Mempool {
     /// The nonce `sender`'s next transaction should use: past its pending
     /// run, or `state_nonce` if the pool has nothing executable for it.
     pub fn pending_nonce(&self, sender: Address, state_nonce: u64) -> u64 {
-        self.senders.get(&sender).map_or(state_nonce, |s| s.pending_nonce().max(state_nonce))
+        self.senders
+            .get(&sender)
+            .map_or(state_nonce, |s| s.pending_nonce().max(state_nonce))
     }
 
     /// A pooled transaction.
@@ -458,7 +474,11 @@ impl Mempool {
     pub fn status(&self, hash: &B256) -> Option<TxStatus> {
         let (address, nonce) = self.by_hash.get(hash)?;
         let sender = self.senders.get(address)?;
-        Some(if sender.is_pending(*nonce) { TxStatus::Pending } else { TxStatus::Queued })
+        Some(if sender.is_pending(*nonce) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Queued
+        })
     }
 
     /// Number of pending transactions.
@@ -511,7 +531,10 @@ impl Mempool {
     /// Pending transactions in block-building order at `base_fee`; see
     /// [`BestTransactions`]. O(pending) to snapshot.
     pub fn best_transactions(&self, base_fee: u64) -> BestTransactions {
-        BestTransactions::new(base_fee, self.senders.iter().map(|(a, s)| (*a, s.pending())))
+        BestTransactions::new(
+            base_fee,
+            self.senders.iter().map(|(a, s)| (*a, s.pending())),
+        )
     }
 
     /// Applies a block: drops the `included` transactions and every other one
@@ -553,7 +576,9 @@ impl Mempool {
         self.set_base_fee(next_base_fee);
         let mut outcome = BlockOutcome::default();
         for (address, update) in updates {
-            let Some(mut sender) = self.detach(address) else { continue };
+            let Some(mut sender) = self.detach(address) else {
+                continue;
+            };
             let old_next = sender.pending_nonce();
             let (nonce, balance) = match update.account {
                 Some(account) => (account.nonce, account.balance),
@@ -582,10 +607,18 @@ impl Mempool {
     pub fn remove(&mut self, hash: &B256) -> Option<RemoveOutcome> {
         let (address, nonce) = self.by_hash.remove(hash)?;
         let mut sender = self.detach(address)?;
-        let demoted = if sender.is_pending(nonce) { sender.pending_nonce() - nonce - 1 } else { 0 };
+        let demoted = if sender.is_pending(nonce) {
+            sender.pending_nonce() - nonce - 1
+        } else {
+            0
+        };
         let tx = sender.remove(nonce);
         self.attach(address, sender);
-        Some(RemoveOutcome { tx: tx?, demoted, evicted: self.enforce_limits(None) })
+        Some(RemoveOutcome {
+            tx: tx?,
+            demoted,
+            evicted: self.enforce_limits(None),
+        })
     }
 
     /// Drops queued transactions that arrived more than `lifetime` before
@@ -604,7 +637,9 @@ impl Mempool {
             .collect();
         let mut hashes = Vec::with_capacity(expired.len());
         for (address, nonce) in expired {
-            let Some(mut sender) = self.detach(address) else { continue };
+            let Some(mut sender) = self.detach(address) else {
+                continue;
+            };
             if let Some(tx) = sender.remove(nonce) {
                 self.by_hash.remove(&tx.hash);
                 hashes.push(tx.hash);

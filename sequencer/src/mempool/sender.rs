@@ -54,12 +54,17 @@ impl SenderPool {
     }
 
     pub(super) fn pending(&self) -> impl DoubleEndedIterator<Item = &PoolTransaction> {
-        self.txs.range(self.state_nonce..self.pending_nonce()).map(|(_, tx)| tx)
+        self.txs
+            .range(self.state_nonce..self.pending_nonce())
+            .map(|(_, tx)| tx)
     }
 
     pub(super) fn queued(&self) -> impl Iterator<Item = &PoolTransaction> {
         let pending = self.state_nonce..self.pending_nonce();
-        self.txs.iter().filter(move |(n, _)| !pending.contains(n)).map(|(_, tx)| tx)
+        self.txs
+            .iter()
+            .filter(move |(n, _)| !pending.contains(n))
+            .map(|(_, tx)| tx)
     }
 
     /// Highest-nonce pending transaction.
@@ -74,7 +79,10 @@ impl SenderPool {
     /// nonce can't exist (they're pruned), so the map's last entry is queued
     /// exactly when it lies at or past the pending nonce.
     pub(super) fn queued_tail(&self) -> Option<&PoolTransaction> {
-        self.txs.last_key_value().filter(|(n, _)| **n >= self.pending_nonce()).map(|(_, tx)| tx)
+        self.txs
+            .last_key_value()
+            .filter(|(n, _)| **n >= self.pending_nonce())
+            .map(|(_, tx)| tx)
     }
 
     /// Inserts (or replaces) without promoting. The caller has already
@@ -146,7 +154,9 @@ impl SenderPool {
     /// transactions.
     pub(super) fn set_state(&mut self, nonce: u64, balance: U256) -> Vec<PoolTransaction> {
         let kept = self.txs.split_off(&nonce);
-        let stale: Vec<_> = std::mem::replace(&mut self.txs, kept).into_values().collect();
+        let stale: Vec<_> = std::mem::replace(&mut self.txs, kept)
+            .into_values()
+            .collect();
         self.total_bytes -= stale.iter().map(|tx| tx.encoded_len).sum::<usize>();
         self.state_nonce = nonce;
         self.balance = balance;

@@ -43,7 +43,11 @@ fn rich() -> U256 {
 }
 
 fn limits() -> PoolLimits {
-    PoolLimits { max_pending: 100, max_queued: 100, ..PoolLimits::default() }
+    PoolLimits {
+        max_pending: 100,
+        max_queued: 100,
+        ..PoolLimits::default()
+    }
 }
 
 impl Mempool {
@@ -56,7 +60,10 @@ impl Mempool {
         for (address, s) in &self.senders {
             assert!(!s.txs.is_empty(), "empty sender kept");
             assert!(s.txs.len() <= self.limits.account_slots);
-            assert!(*s.txs.first_key_value().unwrap().0 >= s.state_nonce, "stale tx kept");
+            assert!(
+                *s.txs.first_key_value().unwrap().0 >= s.state_nonce,
+                "stale tx kept"
+            );
             let mut cost = U256::ZERO;
             let mut bytes = 0;
             for n in s.state_nonce..s.pending_nonce() {
@@ -70,7 +77,10 @@ impl Mempool {
             if let Some(next) = s.txs.get(&s.pending_nonce()) {
                 assert!(cost + next.cost() > s.balance, "promotable tx left queued");
             }
-            assert_eq!(s.total_bytes, s.txs.values().map(|t| t.encoded_len).sum::<usize>());
+            assert_eq!(
+                s.total_bytes,
+                s.txs.values().map(|t| t.encoded_len).sum::<usize>()
+            );
             for (nonce, tx) in &s.txs {
                 assert_eq!(tx.nonce, *nonce);
                 assert_eq!(tx.sender, *address);
@@ -78,7 +88,11 @@ impl Mempool {
                 let is_pending = s.is_pending(*nonce);
                 assert_eq!(
                     self.status(&tx.hash),
-                    Some(if is_pending { TxStatus::Pending } else { TxStatus::Queued })
+                    Some(if is_pending {
+                        TxStatus::Pending
+                    } else {
+                        TxStatus::Queued
+                    })
                 );
             }
             hashes += s.txs.len();
@@ -122,7 +136,9 @@ impl Mempool {
             assert_eq!(run[*idx].hash, tx.hash, "sender's txs out of nonce order");
             *idx += 1;
             // Every other sender's next tx is available and must not beat this one.
-            let tip = tx.effective_tip(base_fee).expect("yielded a tx below the base fee");
+            let tip = tx
+                .effective_tip(base_fee)
+                .expect("yielded a tx below the base fee");
             for (sender, run) in &runs {
                 let i = next_index.get(sender).copied().unwrap_or(0);
                 let i = if *sender == tx.sender { i - 1 } else { i };
@@ -139,8 +155,10 @@ impl Mempool {
         // Everything executable was yielded: each run up to its first tx below
         // the base fee.
         for (sender, run) in &runs {
-            let executable =
-                run.iter().take_while(|t| t.effective_tip(base_fee).is_some()).count();
+            let executable = run
+                .iter()
+                .take_while(|t| t.effective_tip(base_fee).is_some())
+                .count();
             assert_eq!(next_index.get(sender).copied().unwrap_or(0), executable);
         }
         yielded
@@ -153,10 +171,16 @@ fn pending_queued_and_promotion_on_fill() {
     let a = addr(0);
     let out = pool.add(tx(a, 0, 10), 0, rich()).unwrap();
     assert_eq!(out.status, TxStatus::Pending);
-    assert_eq!(pool.add(tx(a, 2, 10), 0, rich()).unwrap().status, TxStatus::Queued);
+    assert_eq!(
+        pool.add(tx(a, 2, 10), 0, rich()).unwrap().status,
+        TxStatus::Queued
+    );
     assert_eq!((pool.len_pending(), pool.len_queued()), (1, 1));
     assert_eq!(pool.pending_nonce(a, 0), 1);
-    assert_eq!(pool.add(tx(a, 1, 10), 0, rich()).unwrap().status, TxStatus::Pending);
+    assert_eq!(
+        pool.add(tx(a, 1, 10), 0, rich()).unwrap().status,
+        TxStatus::Pending
+    );
     assert_eq!((pool.len_pending(), pool.len_queued()), (3, 0));
     assert_eq!(pool.pending_nonce(a, 0), 3);
     assert_eq!(pool.pending_nonce(addr(9), 7), 7);
@@ -168,7 +192,10 @@ fn pending_queued_and_promotion_on_fill() {
 
 #[test]
 fn already_known_and_nonce_bounds() {
-    let mut pool = Mempool::new(PoolLimits { max_nonce_gap: 2, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_nonce_gap: 2,
+        ..limits()
+    });
     let a = addr(0);
     let t = tx(a, 5, 10);
     pool.add(t.clone(), 5, rich()).unwrap();
@@ -177,7 +204,11 @@ fn already_known_and_nonce_bounds() {
     assert_eq!(pool.add(t, 5, rich()), Err(TxValidationError::AlreadyKnown));
     assert!(matches!(
         pool.add(tx(a, 4, 10), 5, rich()),
-        Err(TxValidationError::NonceTooLow { tx: 4, state: 5, .. })
+        Err(TxValidationError::NonceTooLow {
+            tx: 4,
+            state: 5,
+            ..
+        })
     ));
     // Next nonce is 6; a gap of 2 (nonces 6, 7 missing) is the most allowed.
     pool.add(tx(a, 8, 10), 5, rich()).unwrap();
@@ -237,20 +268,29 @@ fn replacing_an_unaffordable_queued_tx_can_make_it_pending() {
     assert_eq!(out.status, TxStatus::Pending);
     assert_eq!(out.replaced, Some(expensive.hash));
     assert_eq!(
-        pool.add(tx(a, 2, 20), 0, balance).map_err(|e| e.to_string()),
-        Err(format!("insufficient funds for gas * price + value: address {a} have 500000 want 861000"))
+        pool.add(tx(a, 2, 20), 0, balance)
+            .map_err(|e| e.to_string()),
+        Err(format!(
+            "insufficient funds for gas * price + value: address {a} have 500000 want 861000"
+        ))
     );
     pool.assert_invariants();
 }
 
 #[test]
 fn account_limit() {
-    let mut pool = Mempool::new(PoolLimits { account_slots: 3, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        account_slots: 3,
+        ..limits()
+    });
     let a = addr(0);
     for n in 0..3 {
         pool.add(tx(a, n, 10), 0, rich()).unwrap();
     }
-    assert_eq!(pool.add(tx(a, 3, 10), 0, rich()), Err(TxValidationError::AccountLimitExceeded));
+    assert_eq!(
+        pool.add(tx(a, 3, 10), 0, rich()),
+        Err(TxValidationError::AccountLimitExceeded)
+    );
     // Replacements don't take a new slot.
     pool.add(tx(a, 2, 20), 0, rich()).unwrap();
     pool.add(tx(addr(1), 0, 10), 0, rich()).unwrap();
@@ -270,7 +310,10 @@ fn cumulative_balance_for_pending_single_cost_for_queued() {
         Err(TxValidationError::InsufficientFunds { want, .. }) if want == cost * U256::from(3)
     ));
     // A queued tx only has to be affordable on its own.
-    assert_eq!(pool.add(tx(a, 3, 10), 0, balance).unwrap().status, TxStatus::Queued);
+    assert_eq!(
+        pool.add(tx(a, 3, 10), 0, balance).unwrap().status,
+        TxStatus::Queued
+    );
     assert!(matches!(
         pool.add(tx(a, 4, 30), 0, balance),
         Err(TxValidationError::InsufficientFunds { .. })
@@ -285,7 +328,10 @@ fn cumulative_balance_for_pending_single_cost_for_queued() {
 
 #[test]
 fn full_pool_evicts_the_cheapest_senders_highest_nonce() {
-    let mut pool = Mempool::new(PoolLimits { max_pending: 3, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_pending: 3,
+        ..limits()
+    });
     let (a, b, c, d) = (addr(0), addr(1), addr(2), addr(3));
     let a0 = tx(a, 0, 2);
     let a1 = tx(a, 1, 1);
@@ -294,7 +340,10 @@ fn full_pool_evicts_the_cheapest_senders_highest_nonce() {
     pool.add(tx(b, 0, 5), 0, rich()).unwrap();
 
     // Not strictly better than the cheapest (a1, tip 1).
-    assert_eq!(pool.add(tx(c, 0, 1), 0, rich()), Err(TxValidationError::TxPoolFull));
+    assert_eq!(
+        pool.add(tx(c, 0, 1), 0, rich()),
+        Err(TxValidationError::TxPoolFull)
+    );
     let out = pool.add(tx(c, 0, 3), 0, rich()).unwrap();
     assert_eq!(out.evicted, vec![a1.hash]);
     assert!(pool.contains(&a0.hash));
@@ -307,29 +356,42 @@ fn full_pool_evicts_the_cheapest_senders_highest_nonce() {
 
 #[test]
 fn eviction_ranks_by_effective_tip_at_the_base_fee() {
-    let mut pool = Mempool::new(PoolLimits { max_pending: 2, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_pending: 2,
+        ..limits()
+    });
     pool.set_base_fee(100);
     // Big tip but fee cap barely over the base fee: effective tip 5.
     let capped = tx_with(addr(0), 0, 105, 50, 0);
     pool.add(capped.clone(), 0, rich()).unwrap();
-    pool.add(tx_with(addr(1), 0, 200, 10, 0), 0, rich()).unwrap();
+    pool.add(tx_with(addr(1), 0, 200, 10, 0), 0, rich())
+        .unwrap();
     let out = pool.add(tx_with(addr(2), 0, 200, 6, 0), 0, rich()).unwrap();
     assert_eq!(out.evicted, vec![capped.hash]);
 
     // Below the base fee ranks lowest of all.
     pool.set_base_fee(150);
     let under = tx_with(addr(3), 0, 140, 140, 0);
-    assert_eq!(pool.add(under, 0, rich()), Err(TxValidationError::TxPoolFull));
+    assert_eq!(
+        pool.add(under, 0, rich()),
+        Err(TxValidationError::TxPoolFull)
+    );
     pool.assert_invariants();
 }
 
 #[test]
 fn full_queue_evicts_cheapest_queued() {
-    let mut pool = Mempool::new(PoolLimits { max_queued: 2, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_queued: 2,
+        ..limits()
+    });
     let q1 = tx(addr(0), 5, 1);
     pool.add(q1.clone(), 0, rich()).unwrap();
     pool.add(tx(addr(1), 5, 3), 0, rich()).unwrap();
-    assert_eq!(pool.add(tx(addr(2), 5, 1), 0, rich()), Err(TxValidationError::TxPoolFull));
+    assert_eq!(
+        pool.add(tx(addr(2), 5, 1), 0, rich()),
+        Err(TxValidationError::TxPoolFull)
+    );
     // Pending admission is unaffected by a full queue.
     pool.add(tx(addr(2), 0, 1), 0, rich()).unwrap();
     let out = pool.add(tx(addr(2), 5, 2), 0, rich()).unwrap();
@@ -339,7 +401,10 @@ fn full_queue_evicts_cheapest_queued() {
 
 #[test]
 fn promotion_overflowing_pending_evicts_the_promoted_tail() {
-    let mut pool = Mempool::new(PoolLimits { max_pending: 3, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_pending: 3,
+        ..limits()
+    });
     let a = addr(0);
     pool.add(tx(addr(1), 0, 50), 0, rich()).unwrap();
     pool.add(tx(a, 1, 10), 0, rich()).unwrap();
@@ -370,9 +435,27 @@ fn on_block_removes_included_and_stale_and_promotes() {
         &[a0.hash],
         7,
         [
-            (a, AccountState { nonce: 2, balance: rich() }),
-            (b, AccountState { nonce: 5, balance: rich() }),
-            (addr(9), AccountState { nonce: 1, balance: U256::ZERO }),
+            (
+                a,
+                AccountState {
+                    nonce: 2,
+                    balance: rich(),
+                },
+            ),
+            (
+                b,
+                AccountState {
+                    nonce: 5,
+                    balance: rich(),
+                },
+            ),
+            (
+                addr(9),
+                AccountState {
+                    nonce: 1,
+                    balance: U256::ZERO,
+                },
+            ),
         ],
     );
     assert_eq!(out.included, vec![a0.hash]);
@@ -385,7 +468,17 @@ fn on_block_removes_included_and_stale_and_promotes() {
     pool.assert_invariants();
 
     // Nonces used by a tx the pool didn't see make pooled ones stale.
-    let out = pool.on_block(&[], 7, [(a, AccountState { nonce: 3, balance: rich() })]);
+    let out = pool.on_block(
+        &[],
+        7,
+        [(
+            a,
+            AccountState {
+                nonce: 3,
+                balance: rich(),
+            },
+        )],
+    );
     assert_eq!(out.stale, vec![a2.hash]);
     assert!(pool.contains(&a3.hash));
     pool.assert_invariants();
@@ -413,13 +506,33 @@ fn balance_drop_demotes_instead_of_dropping() {
         pool.add(tx(a, n, 10), 0, rich()).unwrap();
     }
     let cost = U256::from(GAS * 10);
-    let out = pool.on_block(&[], 0, [(a, AccountState { nonce: 0, balance: cost + cost / U256::from(2) })]);
+    let out = pool.on_block(
+        &[],
+        0,
+        [(
+            a,
+            AccountState {
+                nonce: 0,
+                balance: cost + cost / U256::from(2),
+            },
+        )],
+    );
     assert_eq!(out.demoted, 2);
     assert_eq!((pool.len_pending(), pool.len_queued()), (1, 2));
     assert_eq!(pool.status(&tx(a, 2, 10).hash), Some(TxStatus::Queued));
     pool.assert_invariants();
     // Funds arrive: promoted back.
-    let out = pool.on_block(&[], 0, [(a, AccountState { nonce: 0, balance: rich() })]);
+    let out = pool.on_block(
+        &[],
+        0,
+        [(
+            a,
+            AccountState {
+                nonce: 0,
+                balance: rich(),
+            },
+        )],
+    );
     assert_eq!(out.promoted, 2);
     assert_eq!(pool.len_pending(), 3);
     pool.assert_invariants();
@@ -427,12 +540,25 @@ fn balance_drop_demotes_instead_of_dropping() {
 
 #[test]
 fn demotion_overflowing_the_queue_evicts() {
-    let mut pool = Mempool::new(PoolLimits { max_queued: 1, ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        max_queued: 1,
+        ..limits()
+    });
     let a = addr(0);
     for n in 0..3 {
         pool.add(tx(a, n, 10 + n as u128), 0, rich()).unwrap();
     }
-    let out = pool.on_block(&[], 0, [(a, AccountState { nonce: 0, balance: U256::from(GAS * 10) })]);
+    let out = pool.on_block(
+        &[],
+        0,
+        [(
+            a,
+            AccountState {
+                nonce: 0,
+                balance: U256::from(GAS * 10),
+            },
+        )],
+    );
     assert_eq!(out.demoted, 2);
     assert_eq!(out.evicted, vec![tx(a, 2, 12).hash]);
     assert_eq!((pool.len_pending(), pool.len_queued()), (1, 1));
@@ -458,7 +584,10 @@ fn remove_demotes_later_transactions() {
 
 #[test]
 fn only_queued_transactions_expire() {
-    let mut pool = Mempool::new(PoolLimits { lifetime: Duration::from_secs(60), ..limits() });
+    let mut pool = Mempool::new(PoolLimits {
+        lifetime: Duration::from_secs(60),
+        ..limits()
+    });
     let a = addr(0);
     let start = Instant::now();
     let mut old_pending = tx(a, 0, 10);
@@ -470,9 +599,18 @@ fn only_queued_transactions_expire() {
     for t in [&old_pending, &old_queued, &young_queued] {
         pool.add(t.clone(), 0, rich()).unwrap();
     }
-    assert!(pool.evict_expired(start + Duration::from_secs(60)).is_empty());
-    assert_eq!(pool.evict_expired(start + Duration::from_secs(61)), vec![old_queued.hash]);
-    assert_eq!(pool.evict_expired(start + Duration::from_secs(91)), vec![young_queued.hash]);
+    assert!(
+        pool.evict_expired(start + Duration::from_secs(60))
+            .is_empty()
+    );
+    assert_eq!(
+        pool.evict_expired(start + Duration::from_secs(61)),
+        vec![old_queued.hash]
+    );
+    assert_eq!(
+        pool.evict_expired(start + Duration::from_secs(91)),
+        vec![young_queued.hash]
+    );
     assert!(pool.contains(&old_pending.hash));
     pool.assert_invariants();
 }
@@ -487,7 +625,10 @@ fn add_with_newer_state_drops_stale() {
     assert_eq!(out.evicted, vec![a0.hash]);
     assert_eq!(out.status, TxStatus::Pending);
     // An older state read doesn't roll the pool back.
-    assert!(matches!(pool.add(tx(a, 0, 20), 0, rich()), Err(TxValidationError::NonceTooLow { .. })));
+    assert!(matches!(
+        pool.add(tx(a, 0, 20), 0, rich()),
+        Err(TxValidationError::NonceTooLow { .. })
+    ));
     pool.assert_invariants();
 }
 
@@ -521,13 +662,19 @@ fn best_transactions_orders_by_tip_then_arrival_within_nonce_order() {
     pool.add(tx_with(c, 1, 100, 5, 0), 0, rich()).unwrap();
     pool.add(tx_with(c, 3, 100, 99, 0), 0, rich()).unwrap(); // queued: never yielded
 
-    let order: Vec<_> =
-        pool.assert_best_order(0).iter().map(|t| (t.sender, t.nonce)).collect();
+    let order: Vec<_> = pool
+        .assert_best_order(0)
+        .iter()
+        .map(|t| (t.sender, t.nonce))
+        .collect();
     assert_eq!(order, vec![(b, 0), (c, 0), (c, 1), (a, 0), (a, 1)]);
 
     // Base fee 95: effective tips a0=1, a1=5, b0=5, c0=5, c1=5.
-    let order: Vec<_> =
-        pool.assert_best_order(95).iter().map(|t| (t.sender, t.nonce)).collect();
+    let order: Vec<_> = pool
+        .assert_best_order(95)
+        .iter()
+        .map(|t| (t.sender, t.nonce))
+        .collect();
     assert_eq!(order, vec![(b, 0), (c, 0), (c, 1), (a, 0), (a, 1)]);
 
     // Above every fee cap: nothing.
@@ -545,8 +692,11 @@ fn best_transactions_skips_below_base_fee_and_invalid_senders() {
     pool.add(tx_with(b, 2, 200, 10, 0), 0, rich()).unwrap();
 
     // a0 can't pay base fee 100, so a1 can't run either.
-    let order: Vec<_> =
-        pool.assert_best_order(100).iter().map(|t| (t.sender, t.nonce)).collect();
+    let order: Vec<_> = pool
+        .assert_best_order(100)
+        .iter()
+        .map(|t| (t.sender, t.nonce))
+        .collect();
     assert_eq!(order, vec![(b, 0), (b, 1), (b, 2)]);
 
     let mut best = pool.best_transactions(0);
@@ -563,10 +713,24 @@ fn best_transactions_skips_below_base_fee_and_invalid_senders() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { sender: u8, nonce: u64, fee: u128, tip: u128, value: u64 },
-    Block { take: usize, base_fee: u64, funds: Vec<(u8, u64)> },
-    Remove { pick: usize },
-    Expire { secs: u64 },
+    Add {
+        sender: u8,
+        nonce: u64,
+        fee: u128,
+        tip: u128,
+        value: u64,
+    },
+    Block {
+        take: usize,
+        base_fee: u64,
+        funds: Vec<(u8, u64)>,
+    },
+    Remove {
+        pick: usize,
+    },
+    Expire {
+        secs: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

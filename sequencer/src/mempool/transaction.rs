@@ -54,7 +54,9 @@ impl PoolTransaction {
             nonce: envelope.nonce(),
             gas_limit: envelope.gas_limit(),
             max_fee_per_gas,
-            max_priority_fee_per_gas: envelope.max_priority_fee_per_gas().unwrap_or(max_fee_per_gas),
+            max_priority_fee_per_gas: envelope
+                .max_priority_fee_per_gas()
+                .unwrap_or(max_fee_per_gas),
             value: envelope.value(),
             encoded_len: envelope.eip2718_encoded_length(),
             arrival,

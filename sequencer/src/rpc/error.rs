@@ -41,7 +41,10 @@ pub fn internal(err: impl std::fmt::Display) -> ErrorObjectOwned {
 /// geth's revert error: code 3, "execution reverted[: reason]", data = revert output.
 pub fn execution_reverted(output: &Bytes) -> ErrorObjectOwned {
     let message = match alloy_sol_types::decode_revert_reason(output) {
-        Some(reason) => format!("execution reverted: {reason}"),
+        // alloy prefixes `Error(string)` reasons with "revert: "; geth shows the bare reason.
+        Some(reason) => {
+            format!("execution reverted: {}", reason.strip_prefix("revert: ").unwrap_or(&reason))
+        }
         None => "execution reverted".to_string(),
     };
     ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(output.to_string()))

@@ -91,6 +91,7 @@ pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle
                 .max_response_body_size(config.max_response_body_bytes)
                 .max_connections(config.max_connections)
                 .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_size))
+                .set_id_provider(HexIdProvider::default())
                 .build(),
         )
         .build(config.addr)
@@ -110,6 +111,30 @@ fn parse_subscription(
         SubscriptionKind::NewHeads => Ok(None),
         SubscriptionKind::Logs => Ok(Some(seq.optional_next()?.unwrap_or_default())),
         other => Err(error::invalid_params(format!("unsupported subscription: {other:?}"))),
+    }
+}
+
+/// Subscription ids as geth makes them: `0x` and hex digits (clients treat them as opaque
+/// strings, and some expect the string form).
+#[derive(Debug)]
+struct HexIdProvider {
+    state: std::collections::hash_map::RandomState,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Default for HexIdProvider {
+    fn default() -> Self {
+        Self { state: Default::default(), counter: Default::default() }
+    }
+}
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        use std::hash::BuildHasher;
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Two independent keyed hashes give 128 unpredictable bits per id.
+        let (a, b) = (self.state.hash_one((n, 0u8)), self.state.hash_one((n, 1u8)));
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{a:016x}{b:016x}").into())
     }
 }
 

@@ -1,0 +1,335 @@
+//! End-to-end JSON-RPC behaviour against the real `lanes` binary: the protocol edges
+//! (batches, malformed input, unknown methods, limits), block tags, logs, fee and gas
+//! methods, and WebSocket subscriptions.
+
+mod common;
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
+    eips::eip2718::Encodable2718,
+    network::TxSignerSync,
+    primitives::{Address, Bytes, TxKind, U256, hex},
+    signers::local::PrivateKeySigner,
+};
+use common::{DEV_ACCOUNTS, Node, RpcError, http_request};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const GWEI: u128 = 1_000_000_000;
+
+fn signer(index: usize) -> PrivateKeySigner {
+    DEV_ACCOUNTS[index].private_key.parse().expect("dev key")
+}
+
+fn sign_1559(signer: &PrivateKeySigner, mut tx: TxEip1559) -> String {
+    let signature = signer.sign_transaction_sync(&mut tx).unwrap();
+    hex::encode_prefixed(TxEnvelope::from(tx.into_signed(signature)).encoded_2718())
+}
+
+/// Init code of a contract whose runtime emits `LOG2(topic0 = 0xaa.., topic1 = caller)`
+/// with the call data as data, and returns nothing; reverting with "nope" when called
+/// with empty data.
+fn emitter_initcode() -> Bytes {
+    // runtime:
+    //   CALLDATASIZE ISZERO PUSH1 revert JUMPI
+    //   CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY
+    //   CALLER PUSH32 0xaa..aa CALLDATASIZE PUSH0 LOG2 STOP
+    //   revert: JUMPDEST  (store Error("nope") ABI and revert)
+    let mut runtime = hex::decode("3615602f57365f5f37337faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa365fa200").unwrap();
+    let revert_at = runtime.len();
+    assert_eq!(revert_at, 0x2f, "jump target");
+    // JUMPDEST; mstore Error(string) selector + offset + len + "nope"; revert(0x1c, 0x64)
+    runtime.extend(
+        hex::decode(concat!(
+            "5b",
+            "6308c379a0", "5f52",       // mstore(0, 0x08c379a0)
+            "6020", "6020", "52",       // mstore(0x20, 0x20)
+            "6004", "6040", "52",       // mstore(0x40, 4)
+            "7f6e6f706500000000000000000000000000000000000000000000000000000000", "6060", "52",
+            "6064", "601c", "fd"
+        ))
+        .unwrap(),
+    );
+    // initcode: CODECOPY runtime to memory and RETURN it.
+    let len = runtime.len() as u8;
+    let mut init = vec![0x60, len, 0x60, 0x0c, 0x5f, 0x39, 0x60, len, 0x5f, 0xf3];
+    init.extend([0x00, 0x00]); // padding so the runtime starts at 0x0c
+    init.extend(runtime);
+    init.into()
+}
+
+fn wait_receipt(node: &Node, hash: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let receipt = node.rpc_ok("eth_getTransactionReceipt", json!([hash]));
+        if !receipt.is_null() {
+            return receipt;
+        }
+        assert!(Instant::now() < deadline, "no receipt for {hash}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn quantity(v: &Value) -> u128 {
+    common::parse_u128(v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}")))
+}
+
+fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Address, Value) {
+    let raw = sign_1559(
+        signer,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce,
+            gas_limit: 200_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Create,
+            input: emitter_initcode(),
+            ..Default::default()
+        },
+    );
+    let hash = node.rpc_ok("eth_sendRawTransaction", json!([raw]));
+    let receipt = wait_receipt(node, hash.as_str().unwrap());
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let address: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    assert_eq!(address, signer.address().create(nonce));
+    (address, receipt)
+}
+
+#[test]
+fn protocol_errors_use_json_rpc_codes() {
+    let node = Node::start();
+    let port = node.rpc_port();
+    // Malformed JSON: parse error -32700, the connection answers.
+    let (status, body) =
+        http_request(port, "POST", "/", Some(b"{not json"), common::HTTP_TIMEOUT).unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], -32700, "{status} {body}");
+    // Unknown method: -32601.
+    match node.rpc("eth_doesNotExist", json!([])) {
+        Err(RpcError::Rpc { code, .. }) => assert_eq!(code, -32601),
+        other => panic!("{other:?}"),
+    }
+    // Bad params: -32602.
+    match node.rpc("eth_getBalance", json!(["0x1234"])) {
+        Err(RpcError::Rpc { code, .. }) => assert_eq!(code, -32602),
+        other => panic!("{other:?}"),
+    }
+    // Batch requests answer each call, in order, errors included.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_nope", "params": []},
+        {"jsonrpc": "2.0", "id": 3, "method": "net_version", "params": []},
+    ]);
+    let (_, body) = http_request(port, "POST", "/", Some(batch.to_string().as_bytes()), common::HTTP_TIMEOUT).unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let answers = body.as_array().expect("batch answer is an array");
+    let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).unwrap().clone();
+    assert_eq!(by_id(1)["result"], "0xa455");
+    assert_eq!(by_id(2)["error"]["code"], -32601);
+    assert_eq!(by_id(3)["result"], "42069");
+    // A body over the limit is refused, not read: 413, or the connection is closed while
+    // the client is still writing.
+    let huge = vec![b' '; 6 * 1024 * 1024];
+    if let Ok((status, _)) = http_request(port, "POST", "/", Some(&huge), common::HTTP_TIMEOUT) {
+        assert_eq!(status, 413);
+    }
+    // And the node still serves.
+    assert_eq!(node.rpc_ok("eth_chainId", json!([])), "0xa455");
+}
+
+#[test]
+fn transaction_validation_errors_match_geth() {
+    let node = Node::start();
+    let s = signer(5);
+    let base = TxEip1559 {
+        chain_id: common::CHAIN_ID,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: TxKind::Call(Address::with_last_byte(1)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let send = |tx: TxEip1559| node.rpc("eth_sendRawTransaction", json!([sign_1559(&s, tx)]));
+    let message = |r: Result<Value, RpcError>| match r {
+        Err(RpcError::Rpc { code, message, .. }) => {
+            assert_eq!(code, -32000, "{message}");
+            message
+        }
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert!(message(send(TxEip1559 { chain_id: 1, ..base.clone() })).starts_with("invalid chain id"));
+    assert!(message(send(TxEip1559 { gas_limit: 20_000, ..base.clone() })).starts_with("intrinsic gas too low"));
+    assert!(message(send(TxEip1559 { gas_limit: 40_000_000, ..base.clone() })).starts_with("exceeds block gas limit"));
+    assert!(message(send(TxEip1559 { value: U256::from(10u128.pow(30)), ..base.clone() })).starts_with("insufficient funds for gas * price + value"));
+    assert!(message(send(TxEip1559 { nonce: 1_000, ..base.clone() })).starts_with("nonce too high"));
+    assert!(message(send(TxEip1559 { max_fee_per_gas: 1, max_priority_fee_per_gas: 1, ..base.clone() })).starts_with("max fee per gas less than block base fee"));
+    assert!(message(send(TxEip1559 { max_priority_fee_per_gas: 20 * GWEI, ..base.clone() })).starts_with("max priority fee per gas higher than max fee per gas"));
+    send(base.clone()).expect("valid transaction accepted");
+    assert_eq!(message(send(base.clone())), "already known");
+    // Same nonce, same fees but different content: a replacement that does not bump fees.
+    assert_eq!(message(send(TxEip1559 { value: U256::from(2), ..base.clone() })), "replacement transaction underpriced");
+    // Unprotected legacy transactions are refused over RPC, as geth does by default.
+    let mut legacy = TxLegacy { chain_id: None, nonce: 1, gas_price: 10 * GWEI, gas_limit: 21_000, to: TxKind::Call(Address::ZERO), ..Default::default() };
+    let signature = s.sign_transaction_sync(&mut legacy).unwrap();
+    let raw = hex::encode_prefixed(TxEnvelope::from(legacy.into_signed(signature)).encoded_2718());
+    assert!(message(node.rpc("eth_sendRawTransaction", json!([raw]))).starts_with("only replay-protected"));
+    // Garbage bytes: an rlp error, not a crash.
+    assert!(message(node.rpc("eth_sendRawTransaction", json!(["0xdeadbeef"]))).starts_with("rlp"));
+}
+
+#[test]
+fn logs_calls_and_fee_methods() {
+    let node = Node::start();
+    let s = signer(2);
+    let (emitter, deploy_receipt) = deploy_emitter(&node, &s, 0);
+    let code = node.rpc_ok("eth_getCode", json!([emitter, "latest"]));
+    assert!(code.as_str().unwrap().len() > 4);
+
+    // eth_call: data echoes nothing, and empty data reverts with the reason and code 3.
+    match node.rpc("eth_call", json!([{"to": emitter, "data": "0x"}, "latest"])) {
+        Err(RpcError::Rpc { code, message, data }) => {
+            assert_eq!(code, 3);
+            assert_eq!(message, "execution reverted: nope");
+            assert!(data.unwrap().to_string().contains("08c379a0"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(node.rpc_ok("eth_call", json!([{"to": emitter, "data": "0x01"}])), "0x");
+    // eth_estimateGas gives a limit that works, and reverts surface the same way.
+    let estimate = quantity(&node.rpc_ok("eth_estimateGas", json!([{"from": s.address(), "to": emitter, "data": "0x0102"}])));
+    assert!((21_000..100_000).contains(&estimate), "{estimate}");
+    assert!(matches!(node.rpc("eth_estimateGas", json!([{"to": emitter, "data": "0x"}])), Err(RpcError::Rpc { code: 3, .. })));
+    // State overrides: a balance override is visible to the call.
+    let who = Address::with_last_byte(0x99);
+    let overridden = node.rpc_ok("eth_call", json!([{"from": who, "to": who, "value": "0x5"}, "latest", {who.to_string(): {"balance": "0x10"}}]));
+    assert_eq!(overridden, "0x");
+
+    // Emit two logs in two transactions.
+    let mut hashes = Vec::new();
+    for (nonce, data) in [(1u64, vec![1u8]), (2, vec![2, 2])] {
+        let raw = sign_1559(&s, TxEip1559 {
+            chain_id: common::CHAIN_ID, nonce, gas_limit: estimate as u64 + 10_000,
+            max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI,
+            to: TxKind::Call(emitter), input: data.into(), ..Default::default()
+        });
+        hashes.push(node.rpc_ok("eth_sendRawTransaction", json!([raw])).as_str().unwrap().to_string());
+    }
+    let receipts: Vec<Value> = hashes.iter().map(|h| wait_receipt(&node, h)).collect();
+    let topic0 = format!("0x{}", "aa".repeat(32));
+    let caller_topic = format!("0x{:0>64}", hex::encode(s.address()));
+    for r in &receipts {
+        assert_eq!(r["logs"][0]["address"].as_str().unwrap().to_lowercase(), emitter.to_string().to_lowercase());
+        assert_eq!(r["logs"][0]["topics"][1], caller_topic);
+    }
+    let filter = |extra: Value| {
+        let mut f = json!({"fromBlock": "earliest", "toBlock": "latest", "address": emitter});
+        f.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        node.rpc_ok("eth_getLogs", json!([f]))
+    };
+    assert_eq!(filter(json!({})).as_array().unwrap().len(), 2);
+    assert_eq!(filter(json!({"topics": [topic0.clone()]})).as_array().unwrap().len(), 2);
+    assert_eq!(filter(json!({"topics": [topic0.clone(), caller_topic.clone()]})).as_array().unwrap().len(), 2);
+    assert_eq!(filter(json!({"topics": [null, format!("0x{}", "11".repeat(32))]})).as_array().unwrap().len(), 0);
+    let other_address = node.rpc_ok("eth_getLogs", json!([{"fromBlock": "earliest", "address": Address::with_last_byte(1)}]));
+    assert_eq!(other_address.as_array().unwrap().len(), 0);
+    let by_block = node.rpc_ok("eth_getLogs", json!([{"blockHash": receipts[1]["blockHash"]}]));
+    assert!(by_block.as_array().unwrap().iter().any(|l| l["transactionHash"] == hashes[1].as_str()));
+    match node.rpc("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "0x100000"}])) {
+        Ok(_) => {} // the range is clamped to the head, which is within the limit
+        Err(e) => panic!("{e:?}"),
+    }
+
+    // Blocks by tag, number and hash agree; receipts by block; counts.
+    let block_number = receipts[1]["blockNumber"].as_str().unwrap().to_string();
+    let by_number = node.rpc_ok("eth_getBlockByNumber", json!([block_number, true]));
+    let by_hash = node.rpc_ok("eth_getBlockByHash", json!([receipts[1]["blockHash"], true]));
+    assert_eq!(by_number, by_hash);
+    assert!(by_number["transactions"].as_array().unwrap().iter().any(|t| t["hash"] == hashes[1].as_str()));
+    let block_receipts = node.rpc_ok("eth_getBlockReceipts", json!([block_number]));
+    assert!(block_receipts.as_array().unwrap().iter().any(|r| r["transactionHash"] == hashes[1].as_str()));
+    let count = node.rpc_ok("eth_getBlockTransactionCountByNumber", json!([block_number]));
+    assert_eq!(quantity(&count) as usize, by_number["transactions"].as_array().unwrap().len());
+    for tag in ["latest", "pending", "safe", "finalized"] {
+        assert!(!node.rpc_ok("eth_getBlockByNumber", json!([tag, false])).is_null(), "{tag}");
+    }
+    let genesis = node.rpc_ok("eth_getBlockByNumber", json!(["earliest", false]));
+    assert_eq!(genesis["number"], "0x0");
+    assert!(node.rpc_ok("eth_getBlockByNumber", json!(["0xffffff", false])).is_null());
+    let tx = node.rpc_ok("eth_getTransactionByHash", json!([hashes[0]]));
+    assert_eq!(tx["blockHash"], receipts[0]["blockHash"]);
+    assert_eq!(deploy_receipt["to"], Value::Null);
+
+    // Fees.
+    let gas_price = quantity(&node.rpc_ok("eth_gasPrice", json!([])));
+    let tip = quantity(&node.rpc_ok("eth_maxPriorityFeePerGas", json!([])));
+    assert!(gas_price > tip && tip > 0);
+    let history = node.rpc_ok("eth_feeHistory", json!(["0x4", "latest", [25.0, 75.0]]));
+    let base_fees = history["baseFeePerGas"].as_array().unwrap();
+    let ratios = history["gasUsedRatio"].as_array().unwrap();
+    assert_eq!(base_fees.len(), ratios.len() + 1);
+    assert_eq!(history["reward"].as_array().unwrap().len(), ratios.len());
+    assert_eq!(node.rpc_ok("eth_getTransactionCount", json!([s.address(), "pending"])), "0x3");
+    assert_eq!(node.rpc_ok("eth_syncing", json!([])), false);
+}
+
+#[test]
+fn websocket_subscriptions_deliver_heads_and_logs() {
+    let node = Node::start();
+    let s = signer(4);
+    let (emitter, _) = deploy_emitter(&node, &s, 0);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.expect("websocket");
+        let request = |id: u64, params: Value| {
+            Message::text(json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": params}).to_string())
+        };
+        ws.send(request(1, json!(["newHeads"]))).await.unwrap();
+        ws.send(request(2, json!(["logs", {"address": emitter}]))).await.unwrap();
+        ws.send(request(3, json!(["bogus"]))).await.unwrap();
+        let raw = sign_1559(&s, TxEip1559 {
+            chain_id: common::CHAIN_ID, nonce: 1, gas_limit: 100_000,
+            max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI,
+            to: TxKind::Call(emitter), input: vec![7u8].into(), ..Default::default()
+        });
+        let mut subscriptions = std::collections::HashMap::new();
+        let mut sent = false;
+        let (mut heads, mut logs, mut bogus_error) = (0, 0, false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while heads < 1 || logs < 1 || !bogus_error {
+            let message = tokio::time::timeout_at(deadline, ws.next()).await.expect("notifications in time").unwrap().unwrap();
+            let Message::Text(text) = message else { continue };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if let Some(id) = value["id"].as_u64() {
+                if id == 3 {
+                    assert!(value["error"]["code"].is_i64(), "{value}");
+                    bogus_error = true;
+                } else {
+                    subscriptions.insert(value["result"].as_str().unwrap_or_else(|| panic!("{value}")).to_string(), id);
+                }
+                if subscriptions.len() == 2 && !sent {
+                    node.rpc_ok("eth_sendRawTransaction", json!([raw]));
+                    sent = true;
+                }
+                continue;
+            }
+            let sub = value["params"]["subscription"].as_str().unwrap();
+            let result = &value["params"]["result"];
+            match subscriptions.get(sub) {
+                Some(1) => {
+                    assert!(result["hash"].is_string() && result["stateRoot"].is_string(), "{result}");
+                    heads += 1;
+                }
+                Some(2) => {
+                    assert_eq!(result["data"], "0x07", "{result}");
+                    logs += 1;
+                }
+                other => panic!("notification for unknown subscription {other:?}: {value}"),
+            }
+        }
+    });
+}
