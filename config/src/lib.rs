@@ -216,8 +216,12 @@ mod tests {
             assert_eq!(config.rpc.port, 7100);
             assert_eq!(config.metrics.port, 7200);
             // A bad preset value is reported against the preset.
-            let err = load_with_preset(None, Some(("--dev preset", json!({"metrics": {"port": "x"}}))), json!({}))
-                .unwrap_err();
+            let err = load_with_preset(
+                None,
+                Some(("--dev preset", json!({"metrics": {"port": "x"}}))),
+                json!({}),
+            )
+            .unwrap_err();
             assert_eq!(err.layer(), Some("--dev preset"), "{err}");
             Ok(())
         });

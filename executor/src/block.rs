@@ -69,7 +69,11 @@ impl SealedBlock {
     /// Gas used by transaction `index` (receipts only carry the cumulative value).
     pub fn gas_used_by(&self, index: usize) -> u64 {
         let cumulative = self.receipts[index].cumulative_gas_used();
-        let before = if index == 0 { 0 } else { self.receipts[index - 1].cumulative_gas_used() };
+        let before = if index == 0 {
+            0
+        } else {
+            self.receipts[index - 1].cumulative_gas_used()
+        };
         cumulative - before
     }
 
@@ -80,7 +84,10 @@ impl SealedBlock {
 
     /// Encoded size of the transactions (EIP-2718), for metrics.
     pub fn transactions_size(&self) -> usize {
-        self.transactions.iter().map(|t| t.tx.inner().encode_2718_len()).sum()
+        self.transactions
+            .iter()
+            .map(|t| t.tx.inner().encode_2718_len())
+            .sum()
     }
 }
 

@@ -41,7 +41,10 @@ pub enum ExecutorError {
 impl ExecutorError {
     /// Builds a [`ExecutorError::Corrupt`] for `table`.
     pub fn corrupt(table: &'static str, reason: impl ToString) -> Self {
-        Self::Corrupt { table, reason: reason.to_string() }
+        Self::Corrupt {
+            table,
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -28,7 +28,12 @@ pub struct ChainSpec {
 impl ChainSpec {
     /// Cancun rules for `chain_id`, base fee burnt, no floor.
     pub fn cancun(chain_id: u64) -> Self {
-        Self { chain_id, spec_id: SpecId::CANCUN, base_fee_recipient: None, base_fee_floor: 0 }
+        Self {
+            chain_id,
+            spec_id: SpecId::CANCUN,
+            base_fee_recipient: None,
+            base_fee_floor: 0,
+        }
     }
 }
 
@@ -94,7 +99,10 @@ pub fn tx_env_for(tx: &TxEnvelope, caller: Address) -> TxEnv {
         chain_id: tx.chain_id(),
         access_list: tx.access_list().cloned().unwrap_or_default(),
         gas_priority_fee: tx.max_priority_fee_per_gas(),
-        blob_hashes: tx.blob_versioned_hashes().map(<[B256]>::to_vec).unwrap_or_default(),
+        blob_hashes: tx
+            .blob_versioned_hashes()
+            .map(<[B256]>::to_vec)
+            .unwrap_or_default(),
         max_fee_per_blob_gas: tx.max_fee_per_blob_gas().unwrap_or_default(),
         authorization_list: tx
             .authorization_list()

@@ -51,7 +51,10 @@ pub struct VecSource {
 impl VecSource {
     /// A source yielding `txs` in order.
     pub fn new(txs: Vec<Arc<RecoveredTx>>) -> Self {
-        Self { txs: txs.into_iter(), skipped: Vec::new() }
+        Self {
+            txs: txs.into_iter(),
+            skipped: Vec::new(),
+        }
     }
 }
 
@@ -84,7 +87,11 @@ pub struct ExecutedBlock {
 impl ExecutedBlock {
     /// The header of this block given its state root.
     pub fn header(&self, state_root: alloy_primitives::B256) -> Header {
-        let txs: Vec<_> = self.transactions.iter().map(|t| t.tx.inner().clone()).collect();
+        let txs: Vec<_> = self
+            .transactions
+            .iter()
+            .map(|t| t.tx.inner().clone())
+            .collect();
         let mut logs_bloom = Bloom::default();
         for receipt in &self.receipts {
             logs_bloom.accrue_bloom(receipt.logs_bloom());
@@ -117,7 +124,10 @@ impl ExecutedBlock {
     /// Seals the block with its state root; returns the block and the state changes to commit.
     pub fn seal(self, state_root: alloy_primitives::B256) -> (SealedBlock, StateChanges) {
         let header = self.header(state_root);
-        (SealedBlock::new(header, self.transactions, self.receipts), self.changes)
+        (
+            SealedBlock::new(header, self.transactions, self.receipts),
+            self.changes,
+        )
     }
 }
 
@@ -180,7 +190,10 @@ impl BlockExecutor for SequentialExecutor {
                             cumulative_gas_used: gas_used,
                             logs: result.into_logs(),
                         };
-                        receipts.push(ReceiptEnvelope::from_typed(tx.tx_type(), receipt.with_bloom()));
+                        receipts.push(ReceiptEnvelope::from_typed(
+                            tx.tx_type(),
+                            receipt.with_bloom(),
+                        ));
                         transactions.push(BlockTx::new(tx));
                     }
                     Err(EVMError::Transaction(invalid)) => {

@@ -58,7 +58,9 @@ impl GenesisSpec {
         }
         let mut alloc = StateChanges::default();
         for (address, account) in &genesis.alloc {
-            alloc.accounts.insert(*address, account_change(account, &mut alloc.codes));
+            alloc
+                .accounts
+                .insert(*address, account_change(account, &mut alloc.codes));
         }
         let base_fee = match genesis.base_fee_per_gas {
             Some(fee) => u64::try_from(fee)
@@ -88,7 +90,11 @@ impl GenesisSpec {
             parent_beacon_block_root: Some(B256::ZERO),
             ..Default::default()
         };
-        Ok(Self { chain_id, header, alloc })
+        Ok(Self {
+            chain_id,
+            header,
+            alloc,
+        })
     }
 
     /// Reads a geth-style genesis JSON file.
@@ -117,7 +123,10 @@ pub fn dev_genesis(chain_id: u64, gas_limit: u64) -> Genesis {
     };
     genesis.config.chain_id = chain_id;
     for address in DEV_ACCOUNTS {
-        genesis.alloc.insert(address, GenesisAccount::default().with_balance(ten_thousand_eth));
+        genesis.alloc.insert(
+            address,
+            GenesisAccount::default().with_balance(ten_thousand_eth),
+        );
     }
     genesis
 }

@@ -66,7 +66,10 @@ pub fn storage_root<'a>(slots: impl IntoIterator<Item = (&'a U256, &'a U256)>) -
 /// The state root of `state`.
 pub fn state_root(state: &FlatState) -> B256 {
     state_root_unsorted(state.accounts.iter().map(|(address, account)| {
-        let storage_root = state.storage.get(address).map_or(EMPTY_ROOT_HASH, |s| storage_root(s));
+        let storage_root = state
+            .storage
+            .get(address)
+            .map_or(EMPTY_ROOT_HASH, storage_root);
         (
             keccak256(address),
             TrieAccount {
@@ -74,7 +77,6 @@ pub fn state_root(state: &FlatState) -> B256 {
                 balance: account.balance,
                 storage_root,
                 code_hash: account.code_hash,
-                ..Default::default()
             },
         )
     }))
@@ -120,15 +122,20 @@ mod tests {
         let mut a = FlatState::default();
         let mut b = FlatState::default();
         for i in 0..50u8 {
-            a.accounts.insert(Address::with_last_byte(i), account(i as u64));
+            a.accounts
+                .insert(Address::with_last_byte(i), account(i as u64));
         }
         for i in (0..50u8).rev() {
-            b.accounts.insert(Address::with_last_byte(i), account(i as u64));
+            b.accounts
+                .insert(Address::with_last_byte(i), account(i as u64));
         }
         assert_eq!(state_root(&a), state_root(&b));
         b.accounts.insert(Address::with_last_byte(7), account(8));
         assert_ne!(state_root(&a), state_root(&b));
-        assert_ne!(state_root(&a), b256!("0000000000000000000000000000000000000000000000000000000000000000"));
+        assert_ne!(
+            state_root(&a),
+            b256!("0000000000000000000000000000000000000000000000000000000000000000")
+        );
     }
 
     #[test]

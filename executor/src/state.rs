@@ -43,7 +43,10 @@ impl StoredAccount {
     /// Inverse of [`StoredAccount::encode`].
     pub fn decode(bytes: &[u8]) -> ExecutorResult<Self> {
         if bytes.len() != 72 {
-            return Err(ExecutorError::corrupt("accounts", format!("length {}", bytes.len())));
+            return Err(ExecutorError::corrupt(
+                "accounts",
+                format!("length {}", bytes.len()),
+            ));
         }
         Ok(Self {
             nonce: u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
@@ -63,7 +66,11 @@ impl StoredAccount {
             nonce: self.nonce,
             code_hash: self.code_hash,
             // Left to `code_by_hash`, so the analysed bytecode comes from the cache.
-            code: if self.code_hash == KECCAK256_EMPTY { Some(Bytecode::default()) } else { None },
+            code: if self.code_hash == KECCAK256_EMPTY {
+                Some(Bytecode::default())
+            } else {
+                None
+            },
             ..Default::default()
         }
     }
@@ -159,10 +166,12 @@ impl StateChanges {
                 entry.storage.clear();
             }
             let info = &account.info;
-            if info.code_hash != KECCAK256_EMPTY {
-                if let Some(code) = &info.code {
-                    self.codes.entry(info.code_hash).or_insert_with(|| code.original_bytes());
-                }
+            if info.code_hash != KECCAK256_EMPTY
+                && let Some(code) = &info.code
+            {
+                self.codes
+                    .entry(info.code_hash)
+                    .or_insert_with(|| code.original_bytes());
             }
             entry.info = Some(StoredAccount {
                 nonce: info.nonce,
@@ -361,10 +370,11 @@ impl<R: StateReader> Database for BlockState<R> {
         }
         let changes = &self.changes;
         let reader = &self.reader;
-        self.codes.get_or_load(code_hash, || match changes.codes.get(&code_hash) {
-            Some(code) => Ok(Some(code.clone())),
-            None => reader.code(code_hash),
-        })
+        self.codes
+            .get_or_load(code_hash, || match changes.codes.get(&code_hash) {
+                Some(code) => Ok(Some(code.clone())),
+                None => reader.code(code_hash),
+            })
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
@@ -426,7 +436,8 @@ impl MemoryState {
                 }
             }
         }
-        self.codes.extend(changes.codes.iter().map(|(k, v)| (*k, v.clone())));
+        self.codes
+            .extend(changes.codes.iter().map(|(k, v)| (*k, v.clone())));
     }
 }
 
@@ -435,7 +446,11 @@ impl StateReader for MemoryState {
         Ok(self.accounts.get(&address).copied())
     }
     fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
-        Ok(self.storage.get(&(address, slot)).copied().unwrap_or_default())
+        Ok(self
+            .storage
+            .get(&(address, slot))
+            .copied()
+            .unwrap_or_default())
     }
     fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
         Ok(self.codes.get(&hash).cloned())
@@ -465,11 +480,17 @@ mod tests {
         let a = Address::repeat_byte(1);
         let mut first = StateChanges::default();
         let change = first.accounts.entry(a).or_default();
-        change.info = Some(StoredAccount { nonce: 1, ..Default::default() });
+        change.info = Some(StoredAccount {
+            nonce: 1,
+            ..Default::default()
+        });
         change.storage.insert(U256::from(1), U256::from(10));
         let mut second = StateChanges::default();
         let change = second.accounts.entry(a).or_default();
-        change.info = Some(StoredAccount { nonce: 2, ..Default::default() });
+        change.info = Some(StoredAccount {
+            nonce: 2,
+            ..Default::default()
+        });
         change.storage_cleared = true;
         change.storage.insert(U256::from(2), U256::from(20));
         first.extend(second);

@@ -82,7 +82,10 @@ pub struct StorageOptions {
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        Self { cache_bytes: 256 << 20, sync_commits: true }
+        Self {
+            cache_bytes: 256 << 20,
+            sync_commits: true,
+        }
     }
 }
 
@@ -94,14 +97,16 @@ pub struct Storage {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("path", &self.db.path()).finish()
+        f.debug_struct("Storage")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
 fn be_u64(bytes: &[u8], table: &'static str) -> ExecutorResult<u64> {
-    Ok(u64::from_be_bytes(
-        bytes.try_into().map_err(|_| ExecutorError::corrupt(table, "expected 8 bytes"))?,
-    ))
+    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
+        ExecutorError::corrupt(table, "expected 8 bytes")
+    })?))
 }
 
 fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
@@ -132,7 +137,9 @@ impl Storage {
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
-        db_opts.increase_parallelism(std::thread::available_parallelism().map_or(2, |n| n.get()) as i32);
+        db_opts.increase_parallelism(
+            std::thread::available_parallelism().map_or(2, |n| n.get()) as i32
+        );
         let cache = Cache::new_lru_cache(options.cache_bytes);
         let cfs = ALL_CFS.iter().map(|name| {
             let mut table = BlockBasedOptions::default();
@@ -144,11 +151,16 @@ impl Storage {
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
-        Ok(Self { db, sync_commits: options.sync_commits })
+        Ok(Self {
+            db,
+            sync_commits: options.sync_commits,
+        })
     }
 
     fn cf(&self, name: &'static str) -> &ColumnFamily {
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     /// Initialises an empty store with `genesis`, or checks that a non-empty store holds the
@@ -172,12 +184,18 @@ impl Storage {
                     genesis.chain_id
                 )));
             }
-            return self.head()?.ok_or_else(|| ExecutorError::corrupt("meta", "genesis without head"));
+            return self
+                .head()?
+                .ok_or_else(|| ExecutorError::corrupt("meta", "genesis without head"));
         }
         let block = SealedBlock::new(genesis.header.clone(), Vec::new(), Vec::new());
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), META_GENESIS_HASH, genesis_hash);
-        batch.put_cf(self.cf(CF_META), META_CHAIN_ID, genesis.chain_id.to_be_bytes());
+        batch.put_cf(
+            self.cf(CF_META),
+            META_CHAIN_ID,
+            genesis.chain_id.to_be_bytes(),
+        );
         self.write_block(&mut batch, &block, &genesis.alloc);
         self.write(batch)?;
         Ok((0, genesis_hash))
@@ -205,9 +223,9 @@ impl Storage {
             return Ok(None);
         };
         let number = be_u64(&number, "meta")?;
-        let hash = self
-            .canonical_hash(number)?
-            .ok_or_else(|| ExecutorError::corrupt("canonical", format!("no hash for head {number}")))?;
+        let hash = self.canonical_hash(number)?.ok_or_else(|| {
+            ExecutorError::corrupt("canonical", format!("no hash for head {number}"))
+        })?;
         Ok(Some((number, hash)))
     }
 
@@ -231,7 +249,11 @@ impl Storage {
         let storage = self.cf(CF_STORAGE);
         for (address, change) in &changes.accounts {
             if change.storage_cleared || change.info.is_none() {
-                batch.delete_range_cf(storage, address.as_slice(), address_upper_bound(address).as_slice());
+                batch.delete_range_cf(
+                    storage,
+                    address.as_slice(),
+                    address_upper_bound(address).as_slice(),
+                );
             }
             match &change.info {
                 Some(info) => batch.put_cf(accounts, address, info.encode()),
@@ -263,14 +285,20 @@ impl Storage {
         let body: Vec<StoredTx> = block
             .transactions
             .iter()
-            .map(|t| StoredTx { sender: t.sender(), encoded: t.tx.inner().encoded_2718().into() })
+            .map(|t| StoredTx {
+                sender: t.sender(),
+                encoded: t.tx.inner().encoded_2718().into(),
+            })
             .collect();
         let mut encoded = Vec::new();
         body.encode(&mut encoded);
         batch.put_cf(self.cf(CF_BODIES), number, encoded);
 
-        let receipts: Vec<Bytes> =
-            block.receipts.iter().map(|r| r.encoded_2718().into()).collect();
+        let receipts: Vec<Bytes> = block
+            .receipts
+            .iter()
+            .map(|r| r.encoded_2718().into())
+            .collect();
         let mut encoded = Vec::new();
         receipts.encode(&mut encoded);
         batch.put_cf(self.cf(CF_RECEIPTS), number, encoded);
@@ -286,12 +314,11 @@ impl Storage {
 
     /// Hash of canonical block `number`.
     pub fn canonical_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
-        Ok(self
-            .db
+        self.db
             .get_cf(self.cf(CF_CANONICAL), number.to_be_bytes())?
             .map(|v| B256::try_from(v.as_slice()))
             .transpose()
-            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))?)
+            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))
     }
 
     /// Number of the block with `hash`.
@@ -306,7 +333,9 @@ impl Storage {
     pub fn header(&self, number: u64) -> ExecutorResult<Option<Header>> {
         self.db
             .get_cf(self.cf(CF_HEADERS), number.to_be_bytes())?
-            .map(|v| Header::decode(&mut v.as_slice()).map_err(|e| ExecutorError::corrupt("headers", e)))
+            .map(|v| {
+                Header::decode(&mut v.as_slice()).map_err(|e| ExecutorError::corrupt("headers", e))
+            })
             .transpose()
     }
 
@@ -321,7 +350,10 @@ impl Storage {
             .map(|stored| {
                 let tx = TxEnvelope::decode_2718(&mut stored.encoded.as_ref())
                     .map_err(|e| ExecutorError::corrupt("bodies", e))?;
-                Ok(BlockTx::new(Arc::new(Recovered::new_unchecked(tx, stored.sender))))
+                Ok(BlockTx::new(Arc::new(Recovered::new_unchecked(
+                    tx,
+                    stored.sender,
+                ))))
             })
             .collect::<ExecutorResult<Vec<_>>>()
             .map(Some)
@@ -345,7 +377,9 @@ impl Storage {
 
     /// The whole block `number`.
     pub fn block(&self, number: u64) -> ExecutorResult<Option<SealedBlock>> {
-        let Some(header) = self.header(number)? else { return Ok(None) };
+        let Some(header) = self.header(number)? else {
+            return Ok(None);
+        };
         let transactions = self.transactions(number)?.unwrap_or_default();
         let receipts = self.receipts(number)?.unwrap_or_default();
         Ok(Some(SealedBlock::new(header, transactions, receipts)))
@@ -353,7 +387,9 @@ impl Storage {
 
     /// Where the transaction `hash` landed.
     pub fn tx_location(&self, hash: B256) -> ExecutorResult<Option<TxLocation>> {
-        let Some(raw) = self.db.get_cf(self.cf(CF_TX_INDEX), hash)? else { return Ok(None) };
+        let Some(raw) = self.db.get_cf(self.cf(CF_TX_INDEX), hash)? else {
+            return Ok(None);
+        };
         if raw.len() != 12 {
             return Err(ExecutorError::corrupt("tx_index", "length"));
         }
@@ -365,7 +401,10 @@ impl Storage {
 
     /// A consistent point-in-time view of the state, unaffected by later commits.
     pub fn snapshot(&self) -> StorageSnapshot<'_> {
-        StorageSnapshot { storage: self, snapshot: self.db.snapshot() }
+        StorageSnapshot {
+            storage: self,
+            snapshot: self.db.snapshot(),
+        }
     }
 
     /// Approximate on-disk size in bytes (SST files), for metrics.
@@ -387,11 +426,16 @@ impl Storage {
 
     fn read_flat_state(&self, read_opts: impl Fn() -> ReadOptions) -> ExecutorResult<FlatState> {
         let mut state = FlatState::default();
-        for item in self.db.iterator_cf_opt(self.cf(CF_ACCOUNTS), read_opts(), IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf_opt(self.cf(CF_ACCOUNTS), read_opts(), IteratorMode::Start)
+        {
             let (key, value) = item?;
             let address = Address::try_from(key.as_ref())
                 .map_err(|_| ExecutorError::corrupt("accounts", "key length"))?;
-            state.accounts.insert(address, StoredAccount::decode(&value)?);
+            state
+                .accounts
+                .insert(address, StoredAccount::decode(&value)?);
         }
         for item in self.db.iterator_cf_opt(
             self.cf(CF_STORAGE),
@@ -404,7 +448,11 @@ impl Storage {
             }
             let address = Address::from_slice(&key[..20]);
             let slot = U256::from_be_slice(&key[20..]);
-            state.storage.entry(address).or_default().insert(slot, U256::from_be_slice(&value));
+            state
+                .storage
+                .entry(address)
+                .or_default()
+                .insert(slot, U256::from_be_slice(&value));
         }
         Ok(state)
     }
@@ -459,7 +507,10 @@ impl StorageSnapshot<'_> {
 
 impl StateReader for StorageSnapshot<'_> {
     fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
-        self.storage.read_account(self.snapshot.get_cf(self.storage.cf(CF_ACCOUNTS), address)?)
+        self.storage.read_account(
+            self.snapshot
+                .get_cf(self.storage.cf(CF_ACCOUNTS), address)?,
+        )
     }
     fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
         Ok(self
@@ -472,12 +523,11 @@ impl StateReader for StorageSnapshot<'_> {
         self.storage.code(hash)
     }
     fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
-        Ok(self
-            .snapshot
+        self.snapshot
             .get_cf(self.storage.cf(CF_CANONICAL), number.to_be_bytes())?
             .map(|v| B256::try_from(v.as_slice()))
             .transpose()
-            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))?)
+            .map_err(|_| ExecutorError::corrupt("canonical", "hash length"))
     }
 }
 
@@ -521,7 +571,10 @@ mod tests {
         assert_eq!(root, genesis.header.state_root);
         // A different genesis must be refused.
         let other = GenesisSpec::dev(1, 30_000_000).unwrap();
-        assert!(matches!(storage.init_or_check_genesis(&other), Err(ExecutorError::Mismatch(_))));
+        assert!(matches!(
+            storage.init_or_check_genesis(&other),
+            Err(ExecutorError::Mismatch(_))
+        ));
     }
 
     #[test]
@@ -532,30 +585,55 @@ mod tests {
         let mut changes = StateChanges::default();
         for address in [a, b] {
             let mut change = AccountChange {
-                info: Some(StoredAccount { nonce: 1, balance: U256::from(5), code_hash: KECCAK256_EMPTY }),
+                info: Some(StoredAccount {
+                    nonce: 1,
+                    balance: U256::from(5),
+                    code_hash: KECCAK256_EMPTY,
+                }),
                 ..Default::default()
             };
             change.storage.insert(U256::from(1), U256::from(11));
             change.storage.insert(U256::MAX, U256::from(12));
             changes.accounts.insert(address, change);
         }
-        let header = Header { number: 1, ..Default::default() };
-        storage.commit_block(&SealedBlock::new(header, vec![], vec![]), &changes).unwrap();
+        let header = Header {
+            number: 1,
+            ..Default::default()
+        };
+        storage
+            .commit_block(&SealedBlock::new(header, vec![], vec![]), &changes)
+            .unwrap();
         assert_eq!(storage.storage(a, U256::MAX).unwrap(), U256::from(12));
         assert_eq!(storage.storage(b, U256::from(1)).unwrap(), U256::from(11));
         let snapshot = storage.snapshot();
 
         // Delete `b` (the 0xff..ff address exercises the range-bound edge case) and zero a slot of `a`.
         let mut changes = StateChanges::default();
-        changes.accounts.insert(b, AccountChange { info: None, storage_cleared: true, ..Default::default() });
+        changes.accounts.insert(
+            b,
+            AccountChange {
+                info: None,
+                storage_cleared: true,
+                ..Default::default()
+            },
+        );
         let mut change = AccountChange {
-            info: Some(StoredAccount { nonce: 2, balance: U256::from(5), code_hash: KECCAK256_EMPTY }),
+            info: Some(StoredAccount {
+                nonce: 2,
+                balance: U256::from(5),
+                code_hash: KECCAK256_EMPTY,
+            }),
             ..Default::default()
         };
         change.storage.insert(U256::from(1), U256::ZERO);
         changes.accounts.insert(a, change);
-        let header = Header { number: 2, ..Default::default() };
-        storage.commit_block(&SealedBlock::new(header, vec![], vec![]), &changes).unwrap();
+        let header = Header {
+            number: 2,
+            ..Default::default()
+        };
+        storage
+            .commit_block(&SealedBlock::new(header, vec![], vec![]), &changes)
+            .unwrap();
 
         assert_eq!(storage.account(b).unwrap(), None);
         assert_eq!(storage.storage(b, U256::MAX).unwrap(), U256::ZERO);

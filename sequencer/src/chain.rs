@@ -26,11 +26,16 @@ impl Chain {
         let (number, _) = storage
             .head()?
             .ok_or_else(|| lanes_executor::ExecutorError::corrupt("meta", "no head block"))?;
-        let head = storage
-            .block(number)?
-            .ok_or_else(|| lanes_executor::ExecutorError::corrupt("headers", "head block missing"))?;
+        let head = storage.block(number)?.ok_or_else(|| {
+            lanes_executor::ExecutorError::corrupt("headers", "head block missing")
+        })?;
         let (new_blocks, _) = broadcast::channel(NEW_BLOCK_CHANNEL);
-        Ok(Self { storage, spec, head: RwLock::new(Arc::new(head)), new_blocks })
+        Ok(Self {
+            storage,
+            spec,
+            head: RwLock::new(Arc::new(head)),
+            new_blocks,
+        })
     }
 
     /// The store.

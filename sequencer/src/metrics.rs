@@ -2,7 +2,9 @@
 
 use crate::mempool::Mempool;
 use lanes_monitoring::{MetricsRegistry, MonitoringError, buckets};
-use prometheus::{Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
+use prometheus::{
+    Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+};
 
 /// All metrics the sequencer crate exports.
 #[derive(Debug)]
@@ -41,28 +43,87 @@ impl SequencerMetrics {
     /// Registers the metrics in `registry`.
     pub fn register(registry: &MetricsRegistry) -> Result<Self, MonitoringError> {
         Ok(Self {
-            tx_received: registry.counter("lanes_tx_received_total", "Raw transactions received over JSON-RPC")?,
-            tx_accepted: registry.counter("lanes_tx_accepted_total", "Transactions admitted to the mempool")?,
-            tx_rejected: registry.counter_vec("lanes_tx_rejected_total", "Transactions refused at intake, by reason", &["reason"])?,
-            mempool_txs: registry.int_gauge_vec("lanes_mempool_transactions", "Transactions in the mempool, by sub-pool", &["pool"])?,
-            mempool_bytes: registry.int_gauge_vec("lanes_mempool_bytes", "Encoded size of mempool transactions, by sub-pool", &["pool"])?,
-            head_block: registry.int_gauge("lanes_head_block_number", "Number of the latest committed block")?,
-            block_interval: registry.histogram("lanes_block_interval_seconds", "Time between consecutive committed blocks", buckets::latency_seconds())?,
-            block_txs: registry.histogram("lanes_block_transactions", "Transactions per block", buckets::counts(100_000))?,
-            block_gas: registry.histogram("lanes_block_gas_used", "Gas used per block", buckets::counts(1_000_000_000))?,
-            gas_per_second: registry.gauge("lanes_gas_per_second", "Gas executed per second over the last block interval")?,
-            stage_seconds: registry.histogram_vec("lanes_block_stage_duration_seconds", "Time spent per block in each pipeline stage", &["stage"], buckets::latency_seconds())?,
-            tx_skipped: registry.counter_vec("lanes_tx_skipped_total", "Candidate transactions left out of blocks at execution, by reason", &["reason"])?,
-            tx_included: registry.counter("lanes_tx_included_total", "Transactions included in committed blocks")?,
-            db_size: registry.int_gauge("lanes_db_size_bytes", "On-disk size of the RocksDB store (SST files)")?,
+            tx_received: registry.counter(
+                "lanes_tx_received_total",
+                "Raw transactions received over JSON-RPC",
+            )?,
+            tx_accepted: registry.counter(
+                "lanes_tx_accepted_total",
+                "Transactions admitted to the mempool",
+            )?,
+            tx_rejected: registry.counter_vec(
+                "lanes_tx_rejected_total",
+                "Transactions refused at intake, by reason",
+                &["reason"],
+            )?,
+            mempool_txs: registry.int_gauge_vec(
+                "lanes_mempool_transactions",
+                "Transactions in the mempool, by sub-pool",
+                &["pool"],
+            )?,
+            mempool_bytes: registry.int_gauge_vec(
+                "lanes_mempool_bytes",
+                "Encoded size of mempool transactions, by sub-pool",
+                &["pool"],
+            )?,
+            head_block: registry.int_gauge(
+                "lanes_head_block_number",
+                "Number of the latest committed block",
+            )?,
+            block_interval: registry.histogram(
+                "lanes_block_interval_seconds",
+                "Time between consecutive committed blocks",
+                buckets::latency_seconds(),
+            )?,
+            block_txs: registry.histogram(
+                "lanes_block_transactions",
+                "Transactions per block",
+                buckets::counts(100_000),
+            )?,
+            block_gas: registry.histogram(
+                "lanes_block_gas_used",
+                "Gas used per block",
+                buckets::counts(1_000_000_000),
+            )?,
+            gas_per_second: registry.gauge(
+                "lanes_gas_per_second",
+                "Gas executed per second over the last block interval",
+            )?,
+            stage_seconds: registry.histogram_vec(
+                "lanes_block_stage_duration_seconds",
+                "Time spent per block in each pipeline stage",
+                &["stage"],
+                buckets::latency_seconds(),
+            )?,
+            tx_skipped: registry.counter_vec(
+                "lanes_tx_skipped_total",
+                "Candidate transactions left out of blocks at execution, by reason",
+                &["reason"],
+            )?,
+            tx_included: registry.counter(
+                "lanes_tx_included_total",
+                "Transactions included in committed blocks",
+            )?,
+            db_size: registry.int_gauge(
+                "lanes_db_size_bytes",
+                "On-disk size of the RocksDB store (SST files)",
+            )?,
         })
     }
 
     /// Refreshes the mempool gauges.
     pub fn set_pool_sizes(&self, pool: &Mempool) {
-        self.mempool_txs.with_label_values(&["pending"]).set(pool.len_pending() as i64);
-        self.mempool_txs.with_label_values(&["queued"]).set(pool.len_queued() as i64);
-        self.mempool_bytes.with_label_values(&["pending"]).set(pool.bytes_pending() as i64);
-        self.mempool_bytes.with_label_values(&["queued"]).set(pool.bytes_queued() as i64);
+        self.mempool_txs
+            .with_label_values(&["pending"])
+            .set(pool.len_pending() as i64);
+        self.mempool_txs
+            .with_label_values(&["queued"])
+            .set(pool.len_queued() as i64);
+        self.mempool_bytes
+            .with_label_values(&["pending"])
+            .set(pool.bytes_pending() as i64);
+        self.mempool_bytes
+            .with_label_values(&["queued"])
+            .set(pool.bytes_queued() as i64);
     }
 }

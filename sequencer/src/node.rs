@@ -57,7 +57,10 @@ pub fn open_storage(config: &LanesConfig, genesis: &GenesisSpec) -> NodeResult<A
     std::fs::create_dir_all(&config.storage.datadir)?;
     let storage = Storage::open(
         &db_path(config),
-        &StorageOptions { cache_bytes: config.storage.cache_bytes as usize, sync_commits: true },
+        &StorageOptions {
+            cache_bytes: config.storage.cache_bytes as usize,
+            sync_commits: true,
+        },
     )?;
     let (number, hash) = storage.init_or_check_genesis(genesis)?;
     info!(target: "lanes::node", datadir = %config.storage.datadir.display(), head = number, %hash, "storage open");
@@ -115,7 +118,11 @@ pub async fn run(
     metrics.head_block.set(chain.head().number() as i64);
     let block_time = config.sequencer.block_time;
     let health = Health::new(block_time * 3 + Duration::from_secs(1));
-    let pool = Arc::new(TxPool::new(chain.clone(), pool_limits(&config), metrics.clone()));
+    let pool = Arc::new(TxPool::new(
+        chain.clone(),
+        pool_limits(&config),
+        metrics.clone(),
+    ));
 
     let producer = BlockProducer::new(
         chain.clone(),
@@ -188,7 +195,10 @@ pub async fn run(
         "lanes node running (L2 only: no L1 configured)"
     );
     if let Some(ready) = ready {
-        let _ = ready.send(NodeAddrs { rpc: rpc_addr, metrics: metrics_addr });
+        let _ = ready.send(NodeAddrs {
+            rpc: rpc_addr,
+            metrics: metrics_addr,
+        });
     }
 
     let result = producer.run(shutdown.clone()).await;

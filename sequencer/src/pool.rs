@@ -44,7 +44,13 @@ impl TxPool {
     pub fn new(chain: Arc<Chain>, limits: PoolLimits, metrics: Arc<SequencerMetrics>) -> Self {
         let mut mempool = Mempool::new(limits.clone());
         mempool.set_base_fee(chain.head().header.base_fee_per_gas.unwrap_or_default());
-        Self { mempool: Mutex::new(mempool), chain, limits, accepting: AtomicBool::new(true), metrics }
+        Self {
+            mempool: Mutex::new(mempool),
+            chain,
+            limits,
+            accepting: AtomicBool::new(true),
+            metrics,
+        }
     }
 
     /// Locks the mempool (block producer, RPC reads).
@@ -70,12 +76,16 @@ impl TxPool {
         rayon::spawn(move || {
             let _ = tx.send(this.submit_blocking(&raw));
         });
-        let result = rx.await.map_err(|_| SubmitError::Internal("intake worker died".into()))?;
+        let result = rx
+            .await
+            .map_err(|_| SubmitError::Internal("intake worker died".into()))?;
         match &result {
             Ok(_) => self.metrics.tx_accepted.inc(),
-            Err(SubmitError::Rejected(err)) => {
-                self.metrics.tx_rejected.with_label_values(&[reject_reason(err)]).inc()
-            }
+            Err(SubmitError::Rejected(err)) => self
+                .metrics
+                .tx_rejected
+                .with_label_values(&[reject_reason(err)])
+                .inc(),
             Err(_) => {}
         }
         self.metrics.tx_received.inc();
@@ -85,7 +95,11 @@ impl TxPool {
     /// The synchronous body of [`TxPool::submit_raw`].
     pub fn submit_blocking(&self, raw: &[u8]) -> Result<B256, SubmitError> {
         if raw.len() > self.limits.max_tx_bytes {
-            return Err(TxValidationError::OversizedData { size: raw.len(), limit: self.limits.max_tx_bytes }.into());
+            return Err(TxValidationError::OversizedData {
+                size: raw.len(),
+                limit: self.limits.max_tx_bytes,
+            }
+            .into());
         }
         let tx = validation::decode_and_recover(raw)?;
         let head = self.chain.head();
@@ -174,7 +188,10 @@ pub fn reject_reason(err: &TxValidationError) -> &'static str {
         ("intrinsic gas too low", "intrinsic_gas"),
         ("exceeds block gas limit", "gas_limit"),
         ("max fee per gas less than block base fee", "fee_cap"),
-        ("replacement transaction underpriced", "replacement_underpriced"),
+        (
+            "replacement transaction underpriced",
+            "replacement_underpriced",
+        ),
         ("txpool is full", "pool_full"),
         ("already known", "already_known"),
         ("oversized data", "oversized"),

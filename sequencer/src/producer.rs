@@ -10,8 +10,8 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, map::HashSet};
 use lanes_executor::{
-    BlockEnvInput, BlockExecutor, ExecutorError, RecoveredTx, SealedBlock, SkipReason,
-    StateReader, TxSource, root,
+    BlockEnvInput, BlockExecutor, ExecutorError, RecoveredTx, SealedBlock, SkipReason, StateReader,
+    TxSource, root,
 };
 use lanes_monitoring::Health;
 use std::{
@@ -79,7 +79,15 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
         metrics: Arc<SequencerMetrics>,
         health: Health,
     ) -> Self {
-        Self { chain, pool, executor, config, metrics, health, last_block_at: Instant::now() }
+        Self {
+            chain,
+            pool,
+            executor,
+            config,
+            metrics,
+            health,
+            last_block_at: Instant::now(),
+        }
     }
 
     /// Produces blocks until `shutdown` fires; then stops intake, seals and commits what is
@@ -88,7 +96,8 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
         let mut ticker = tokio::time::interval(self.config.block_time);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let head = self.chain.head();
-        self.health.block_produced(head.number(), head.header.timestamp);
+        self.health
+            .block_produced(head.number(), head.header.timestamp);
         info!(target: "lanes::producer", head = head.number(), block_time = ?self.config.block_time, "block producer started");
         loop {
             tokio::select! {
@@ -155,7 +164,11 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
         let metrics = self.metrics.clone();
 
         let (block, invalid, touched) = tokio::task::spawn_blocking(move || {
-            let mut source = PoolSource { best, deadline, invalid: Vec::new() };
+            let mut source = PoolSource {
+                best,
+                deadline,
+                invalid: Vec::new(),
+            };
             let started = Instant::now();
             let executed = executor.execute(&spec, &env, storage.clone(), &mut source)?;
             let execution = started.elapsed();
@@ -166,8 +179,16 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             let started = Instant::now();
             storage.commit_block(&block, &changes)?;
             let commit = started.elapsed();
-            for (stage, time) in [("ordering", ordering), ("execution", execution), ("state_root", root_time), ("commit", commit)] {
-                metrics.stage_seconds.with_label_values(&[stage]).observe(time.as_secs_f64());
+            for (stage, time) in [
+                ("ordering", ordering),
+                ("execution", execution),
+                ("state_root", root_time),
+                ("commit", commit),
+            ] {
+                metrics
+                    .stage_seconds
+                    .with_label_values(&[stage])
+                    .observe(time.as_secs_f64());
             }
             // Every account the block changed, so pooled senders that only received funds are
             // promoted too; plus skipped senders, whose pool view may be stale.
@@ -192,21 +213,31 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
         let invalid_hashes: Vec<B256> = invalid.iter().map(|(h, _, _)| *h).collect();
         for (hash, _, why) in &invalid {
             debug!(target: "lanes::producer", %hash, reason = %why, "dropped transaction invalid at execution");
-            self.metrics.tx_skipped.with_label_values(&["invalid"]).inc();
+            self.metrics
+                .tx_skipped
+                .with_label_values(&["invalid"])
+                .inc();
         }
         let next_fee = next_base_fee(&block.header, self.chain.spec().base_fee_floor);
-        self.pool.on_block(&included, next_fee, touched, &invalid_hashes);
+        self.pool
+            .on_block(&included, next_fee, touched, &invalid_hashes);
         self.chain.set_head(block.clone());
 
         let interval = self.last_block_at.elapsed();
         self.last_block_at = Instant::now();
         self.metrics.head_block.set(block.number() as i64);
         self.metrics.block_interval.observe(interval.as_secs_f64());
-        self.metrics.block_txs.observe(block.transactions.len() as f64);
+        self.metrics
+            .block_txs
+            .observe(block.transactions.len() as f64);
         self.metrics.block_gas.observe(block.header.gas_used as f64);
-        self.metrics.tx_included.inc_by(block.transactions.len() as u64);
+        self.metrics
+            .tx_included
+            .inc_by(block.transactions.len() as u64);
         if interval > Duration::ZERO {
-            self.metrics.gas_per_second.set(block.header.gas_used as f64 / interval.as_secs_f64());
+            self.metrics
+                .gas_per_second
+                .set(block.header.gas_used as f64 / interval.as_secs_f64());
         }
         self.health.block_produced(block.number(), now_secs());
         if !block.transactions.is_empty() || block.number() % 100 == 0 {
@@ -228,5 +259,7 @@ fn account_state(account: Option<lanes_executor::StoredAccount>) -> AccountState
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

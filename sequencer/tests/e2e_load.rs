@@ -53,12 +53,18 @@ fn check_datadir(node: &Node) -> u64 {
     let header = storage.header(number).unwrap().expect("head header");
     assert_eq!(header.hash_slow(), hash, "head hash matches its header");
     let from_scratch = state_root(&storage.flat_state().unwrap());
-    assert_eq!(from_scratch, header.state_root, "state root of block {number} == full recomputation");
+    assert_eq!(
+        from_scratch, header.state_root,
+        "state root of block {number} == full recomputation"
+    );
     number
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -71,7 +77,8 @@ fn thousand_transactions_from_ten_senders() {
     let rt = runtime();
     rt.block_on(async {
         let provider = ProviderBuilder::new().connect_http(url);
-        let before: Vec<U256> = futures_balances(&provider, senders.iter().map(|s| s.address())).await;
+        let before: Vec<U256> =
+            futures_balances(&provider, senders.iter().map(|s| s.address())).await;
 
         // 100 transactions per sender, submitted round-robin so the pool holds many senders
         // at once.
@@ -92,7 +99,10 @@ fn thousand_transactions_from_ten_senders() {
                 if let Some(r) = provider.get_transaction_receipt(*hash).await.unwrap() {
                     break r;
                 }
-                assert!(Instant::now() < deadline, "receipt of {hash} not available in time");
+                assert!(
+                    Instant::now() < deadline,
+                    "receipt of {hash} not available in time"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
             assert!(receipt.status(), "transfer {hash} succeeded");
@@ -101,10 +111,17 @@ fn thousand_transactions_from_ten_senders() {
 
         let sent_value: u128 = (0..100).map(value).sum();
         for (i, signer) in senders.iter().enumerate() {
-            let nonce = provider.get_transaction_count(signer.address()).await.unwrap();
+            let nonce = provider
+                .get_transaction_count(signer.address())
+                .await
+                .unwrap();
             assert_eq!(nonce, 100, "nonce of sender {i}");
             let balance = provider.get_balance(signer.address()).await.unwrap();
-            assert_eq!(balance, before[i] - U256::from(sent_value) - fees[i], "balance of sender {i}");
+            assert_eq!(
+                balance,
+                before[i] - U256::from(sent_value) - fees[i],
+                "balance of sender {i}"
+            );
             let received = provider.get_balance(recipient(i)).await.unwrap();
             assert_eq!(received, U256::from(sent_value), "balance of recipient {i}");
         }
@@ -159,7 +176,11 @@ fn crash_under_load_loses_nothing_acknowledged() {
         }
         confirmed
     });
-    assert!(confirmed.len() > 20, "load produced confirmed transactions ({})", confirmed.len());
+    assert!(
+        confirmed.len() > 20,
+        "load produced confirmed transactions ({})",
+        confirmed.len()
+    );
     node.kill();
     let head_after_kill = check_datadir(&node);
 
@@ -168,7 +189,10 @@ fn crash_under_load_loses_nothing_acknowledged() {
     rt.block_on(async {
         let provider = ProviderBuilder::new().connect_http(url);
         let head = provider.get_block_number().await.unwrap();
-        assert!(head >= head_after_kill, "restart resumes at the committed head");
+        assert!(
+            head >= head_after_kill,
+            "restart resumes at the committed head"
+        );
         for (hash, block) in &confirmed {
             let receipt = provider
                 .get_transaction_receipt(*hash)
@@ -179,7 +203,11 @@ fn crash_under_load_loses_nothing_acknowledged() {
         }
         // The chain goes on from where it was.
         let (hash, raw) = transfer(&senders[0], 0, Address::ZERO, 1);
-        let err = provider.send_raw_transaction(&raw).await.unwrap_err().to_string();
+        let err = provider
+            .send_raw_transaction(&raw)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nonce too low"), "{err} ({hash})");
     });
     node.terminate();
@@ -210,7 +238,10 @@ fn sigterm_commits_accepted_transactions() {
     check_datadir(&node);
     let storage = Storage::open(&node.datadir().join("db"), &StorageOptions::default()).unwrap();
     for hash in &hashes {
-        assert!(storage.tx_location(*hash).unwrap().is_some(), "{hash} committed at shutdown");
+        assert!(
+            storage.tx_location(*hash).unwrap().is_some(),
+            "{hash} committed at shutdown"
+        );
     }
     let account = storage.account(signer.address()).unwrap().unwrap();
     assert_eq!(account.nonce, 5);

@@ -44,11 +44,20 @@ fn emitter_initcode() -> Bytes {
     runtime.extend(
         hex::decode(concat!(
             "5b",
-            "6308c379a0", "5f52",       // mstore(0, 0x08c379a0)
-            "6020", "6020", "52",       // mstore(0x20, 0x20)
-            "6004", "6040", "52",       // mstore(0x40, 4)
-            "7f6e6f706500000000000000000000000000000000000000000000000000000000", "6060", "52",
-            "6064", "601c", "fd"
+            "6308c379a0",
+            "5f52", // mstore(0, 0x08c379a0)
+            "6020",
+            "6020",
+            "52", // mstore(0x20, 0x20)
+            "6004",
+            "6040",
+            "52", // mstore(0x40, 4)
+            "7f6e6f706500000000000000000000000000000000000000000000000000000000",
+            "6060",
+            "52",
+            "6064",
+            "601c",
+            "fd"
         ))
         .unwrap(),
     );
@@ -93,7 +102,11 @@ fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Addres
     let hash = node.rpc_ok("eth_sendRawTransaction", json!([raw]));
     let receipt = wait_receipt(node, hash.as_str().unwrap());
     assert_eq!(receipt["status"], "0x1", "{receipt}");
-    let address: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    let address: Address = receipt["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(address, signer.address().create(nonce));
     (address, receipt)
 }
@@ -123,7 +136,14 @@ fn protocol_errors_use_json_rpc_codes() {
         {"jsonrpc": "2.0", "id": 2, "method": "eth_nope", "params": []},
         {"jsonrpc": "2.0", "id": 3, "method": "net_version", "params": []},
     ]);
-    let (_, body) = http_request(port, "POST", "/", Some(batch.to_string().as_bytes()), common::HTTP_TIMEOUT).unwrap();
+    let (_, body) = http_request(
+        port,
+        "POST",
+        "/",
+        Some(batch.to_string().as_bytes()),
+        common::HTTP_TIMEOUT,
+    )
+    .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     let answers = body.as_array().expect("batch answer is an array");
     let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).unwrap().clone();
@@ -162,22 +182,81 @@ fn transaction_validation_errors_match_geth() {
         }
         other => panic!("expected an error, got {other:?}"),
     };
-    assert!(message(send(TxEip1559 { chain_id: 1, ..base.clone() })).starts_with("invalid chain id"));
-    assert!(message(send(TxEip1559 { gas_limit: 20_000, ..base.clone() })).starts_with("intrinsic gas too low"));
-    assert!(message(send(TxEip1559 { gas_limit: 40_000_000, ..base.clone() })).starts_with("exceeds block gas limit"));
-    assert!(message(send(TxEip1559 { value: U256::from(10u128.pow(30)), ..base.clone() })).starts_with("insufficient funds for gas * price + value"));
-    assert!(message(send(TxEip1559 { nonce: 1_000, ..base.clone() })).starts_with("nonce too high"));
-    assert!(message(send(TxEip1559 { max_fee_per_gas: 1, max_priority_fee_per_gas: 1, ..base.clone() })).starts_with("max fee per gas less than block base fee"));
-    assert!(message(send(TxEip1559 { max_priority_fee_per_gas: 20 * GWEI, ..base.clone() })).starts_with("max priority fee per gas higher than max fee per gas"));
+    assert!(
+        message(send(TxEip1559 {
+            chain_id: 1,
+            ..base.clone()
+        }))
+        .starts_with("invalid chain id")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            gas_limit: 20_000,
+            ..base.clone()
+        }))
+        .starts_with("intrinsic gas too low")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            gas_limit: 40_000_000,
+            ..base.clone()
+        }))
+        .starts_with("exceeds block gas limit")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            value: U256::from(10u128.pow(30)),
+            ..base.clone()
+        }))
+        .starts_with("insufficient funds for gas * price + value")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            nonce: 1_000,
+            ..base.clone()
+        }))
+        .starts_with("nonce too high")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 1,
+            ..base.clone()
+        }))
+        .starts_with("max fee per gas less than block base fee")
+    );
+    assert!(
+        message(send(TxEip1559 {
+            max_priority_fee_per_gas: 20 * GWEI,
+            ..base.clone()
+        }))
+        .starts_with("max priority fee per gas higher than max fee per gas")
+    );
     send(base.clone()).expect("valid transaction accepted");
     assert_eq!(message(send(base.clone())), "already known");
     // Same nonce, same fees but different content: a replacement that does not bump fees.
-    assert_eq!(message(send(TxEip1559 { value: U256::from(2), ..base.clone() })), "replacement transaction underpriced");
+    assert_eq!(
+        message(send(TxEip1559 {
+            value: U256::from(2),
+            ..base.clone()
+        })),
+        "replacement transaction underpriced"
+    );
     // Unprotected legacy transactions are refused over RPC, as geth does by default.
-    let mut legacy = TxLegacy { chain_id: None, nonce: 1, gas_price: 10 * GWEI, gas_limit: 21_000, to: TxKind::Call(Address::ZERO), ..Default::default() };
+    let mut legacy = TxLegacy {
+        chain_id: None,
+        nonce: 1,
+        gas_price: 10 * GWEI,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::ZERO),
+        ..Default::default()
+    };
     let signature = s.sign_transaction_sync(&mut legacy).unwrap();
     let raw = hex::encode_prefixed(TxEnvelope::from(legacy.into_signed(signature)).encoded_2718());
-    assert!(message(node.rpc("eth_sendRawTransaction", json!([raw]))).starts_with("only replay-protected"));
+    assert!(
+        message(node.rpc("eth_sendRawTransaction", json!([raw])))
+            .starts_with("only replay-protected")
+    );
     // Garbage bytes: an rlp error, not a crash.
     assert!(message(node.rpc("eth_sendRawTransaction", json!(["0xdeadbeef"]))).starts_with("rlp"));
 }
@@ -192,18 +271,31 @@ fn logs_calls_and_fee_methods() {
 
     // eth_call: data echoes nothing, and empty data reverts with the reason and code 3.
     match node.rpc("eth_call", json!([{"to": emitter, "data": "0x"}, "latest"])) {
-        Err(RpcError::Rpc { code, message, data }) => {
+        Err(RpcError::Rpc {
+            code,
+            message,
+            data,
+        }) => {
             assert_eq!(code, 3);
             assert_eq!(message, "execution reverted: nope");
             assert!(data.unwrap().to_string().contains("08c379a0"));
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(node.rpc_ok("eth_call", json!([{"to": emitter, "data": "0x01"}])), "0x");
+    assert_eq!(
+        node.rpc_ok("eth_call", json!([{"to": emitter, "data": "0x01"}])),
+        "0x"
+    );
     // eth_estimateGas gives a limit that works, and reverts surface the same way.
-    let estimate = quantity(&node.rpc_ok("eth_estimateGas", json!([{"from": s.address(), "to": emitter, "data": "0x0102"}])));
+    let estimate = quantity(&node.rpc_ok(
+        "eth_estimateGas",
+        json!([{"from": s.address(), "to": emitter, "data": "0x0102"}]),
+    ));
     assert!((21_000..100_000).contains(&estimate), "{estimate}");
-    assert!(matches!(node.rpc("eth_estimateGas", json!([{"to": emitter, "data": "0x"}])), Err(RpcError::Rpc { code: 3, .. })));
+    assert!(matches!(
+        node.rpc("eth_estimateGas", json!([{"to": emitter, "data": "0x"}])),
+        Err(RpcError::Rpc { code: 3, .. })
+    ));
     // State overrides: a balance override is visible to the call.
     let who = Address::with_last_byte(0x99);
     let overridden = node.rpc_ok("eth_call", json!([{"from": who, "to": who, "value": "0x5"}, "latest", {who.to_string(): {"balance": "0x10"}}]));
@@ -212,34 +304,85 @@ fn logs_calls_and_fee_methods() {
     // Emit two logs in two transactions.
     let mut hashes = Vec::new();
     for (nonce, data) in [(1u64, vec![1u8]), (2, vec![2, 2])] {
-        let raw = sign_1559(&s, TxEip1559 {
-            chain_id: common::CHAIN_ID, nonce, gas_limit: estimate as u64 + 10_000,
-            max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI,
-            to: TxKind::Call(emitter), input: data.into(), ..Default::default()
-        });
-        hashes.push(node.rpc_ok("eth_sendRawTransaction", json!([raw])).as_str().unwrap().to_string());
+        let raw = sign_1559(
+            &s,
+            TxEip1559 {
+                chain_id: common::CHAIN_ID,
+                nonce,
+                gas_limit: estimate as u64 + 10_000,
+                max_fee_per_gas: 10 * GWEI,
+                max_priority_fee_per_gas: GWEI,
+                to: TxKind::Call(emitter),
+                input: data.into(),
+                ..Default::default()
+            },
+        );
+        hashes.push(
+            node.rpc_ok("eth_sendRawTransaction", json!([raw]))
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let receipts: Vec<Value> = hashes.iter().map(|h| wait_receipt(&node, h)).collect();
     let topic0 = format!("0x{}", "aa".repeat(32));
     let caller_topic = format!("0x{:0>64}", hex::encode(s.address()));
     for r in &receipts {
-        assert_eq!(r["logs"][0]["address"].as_str().unwrap().to_lowercase(), emitter.to_string().to_lowercase());
+        assert_eq!(
+            r["logs"][0]["address"].as_str().unwrap().to_lowercase(),
+            emitter.to_string().to_lowercase()
+        );
         assert_eq!(r["logs"][0]["topics"][1], caller_topic);
     }
     let filter = |extra: Value| {
         let mut f = json!({"fromBlock": "earliest", "toBlock": "latest", "address": emitter});
-        f.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        f.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         node.rpc_ok("eth_getLogs", json!([f]))
     };
     assert_eq!(filter(json!({})).as_array().unwrap().len(), 2);
-    assert_eq!(filter(json!({"topics": [topic0.clone()]})).as_array().unwrap().len(), 2);
-    assert_eq!(filter(json!({"topics": [topic0.clone(), caller_topic.clone()]})).as_array().unwrap().len(), 2);
-    assert_eq!(filter(json!({"topics": [null, format!("0x{}", "11".repeat(32))]})).as_array().unwrap().len(), 0);
-    let other_address = node.rpc_ok("eth_getLogs", json!([{"fromBlock": "earliest", "address": Address::with_last_byte(1)}]));
+    assert_eq!(
+        filter(json!({"topics": [topic0.clone()]}))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        filter(json!({"topics": [topic0.clone(), caller_topic.clone()]}))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        filter(json!({"topics": [null, format!("0x{}", "11".repeat(32))]}))
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let other_address = node.rpc_ok(
+        "eth_getLogs",
+        json!([{"fromBlock": "earliest", "address": Address::with_last_byte(1)}]),
+    );
     assert_eq!(other_address.as_array().unwrap().len(), 0);
-    let by_block = node.rpc_ok("eth_getLogs", json!([{"blockHash": receipts[1]["blockHash"]}]));
-    assert!(by_block.as_array().unwrap().iter().any(|l| l["transactionHash"] == hashes[1].as_str()));
-    match node.rpc("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "0x100000"}])) {
+    let by_block = node.rpc_ok(
+        "eth_getLogs",
+        json!([{"blockHash": receipts[1]["blockHash"]}]),
+    );
+    assert!(
+        by_block
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["transactionHash"] == hashes[1].as_str())
+    );
+    match node.rpc(
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "toBlock": "0x100000"}]),
+    ) {
         Ok(_) => {} // the range is clamped to the head, which is within the limit
         Err(e) => panic!("{e:?}"),
     }
@@ -247,19 +390,48 @@ fn logs_calls_and_fee_methods() {
     // Blocks by tag, number and hash agree; receipts by block; counts.
     let block_number = receipts[1]["blockNumber"].as_str().unwrap().to_string();
     let by_number = node.rpc_ok("eth_getBlockByNumber", json!([block_number, true]));
-    let by_hash = node.rpc_ok("eth_getBlockByHash", json!([receipts[1]["blockHash"], true]));
+    let by_hash = node.rpc_ok(
+        "eth_getBlockByHash",
+        json!([receipts[1]["blockHash"], true]),
+    );
     assert_eq!(by_number, by_hash);
-    assert!(by_number["transactions"].as_array().unwrap().iter().any(|t| t["hash"] == hashes[1].as_str()));
+    assert!(
+        by_number["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["hash"] == hashes[1].as_str())
+    );
     let block_receipts = node.rpc_ok("eth_getBlockReceipts", json!([block_number]));
-    assert!(block_receipts.as_array().unwrap().iter().any(|r| r["transactionHash"] == hashes[1].as_str()));
-    let count = node.rpc_ok("eth_getBlockTransactionCountByNumber", json!([block_number]));
-    assert_eq!(quantity(&count) as usize, by_number["transactions"].as_array().unwrap().len());
+    assert!(
+        block_receipts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["transactionHash"] == hashes[1].as_str())
+    );
+    let count = node.rpc_ok(
+        "eth_getBlockTransactionCountByNumber",
+        json!([block_number]),
+    );
+    assert_eq!(
+        quantity(&count) as usize,
+        by_number["transactions"].as_array().unwrap().len()
+    );
     for tag in ["latest", "pending", "safe", "finalized"] {
-        assert!(!node.rpc_ok("eth_getBlockByNumber", json!([tag, false])).is_null(), "{tag}");
+        assert!(
+            !node
+                .rpc_ok("eth_getBlockByNumber", json!([tag, false]))
+                .is_null(),
+            "{tag}"
+        );
     }
     let genesis = node.rpc_ok("eth_getBlockByNumber", json!(["earliest", false]));
     assert_eq!(genesis["number"], "0x0");
-    assert!(node.rpc_ok("eth_getBlockByNumber", json!(["0xffffff", false])).is_null());
+    assert!(
+        node.rpc_ok("eth_getBlockByNumber", json!(["0xffffff", false]))
+            .is_null()
+    );
     let tx = node.rpc_ok("eth_getTransactionByHash", json!([hashes[0]]));
     assert_eq!(tx["blockHash"], receipts[0]["blockHash"]);
     assert_eq!(deploy_receipt["to"], Value::Null);
@@ -273,7 +445,10 @@ fn logs_calls_and_fee_methods() {
     let ratios = history["gasUsedRatio"].as_array().unwrap();
     assert_eq!(base_fees.len(), ratios.len() + 1);
     assert_eq!(history["reward"].as_array().unwrap().len(), ratios.len());
-    assert_eq!(node.rpc_ok("eth_getTransactionCount", json!([s.address(), "pending"])), "0x3");
+    assert_eq!(
+        node.rpc_ok("eth_getTransactionCount", json!([s.address(), "pending"])),
+        "0x3"
+    );
     assert_eq!(node.rpc_ok("eth_syncing", json!([])), false);
 }
 
@@ -282,34 +457,64 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
     let node = Node::start();
     let s = signer(4);
     let (emitter, _) = deploy_emitter(&node, &s, 0);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.expect("websocket");
+        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url())
+            .await
+            .expect("websocket");
         let request = |id: u64, params: Value| {
-            Message::text(json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": params}).to_string())
+            Message::text(
+                json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": params})
+                    .to_string(),
+            )
         };
         ws.send(request(1, json!(["newHeads"]))).await.unwrap();
-        ws.send(request(2, json!(["logs", {"address": emitter}]))).await.unwrap();
+        ws.send(request(2, json!(["logs", {"address": emitter}])))
+            .await
+            .unwrap();
         ws.send(request(3, json!(["bogus"]))).await.unwrap();
-        let raw = sign_1559(&s, TxEip1559 {
-            chain_id: common::CHAIN_ID, nonce: 1, gas_limit: 100_000,
-            max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI,
-            to: TxKind::Call(emitter), input: vec![7u8].into(), ..Default::default()
-        });
+        let raw = sign_1559(
+            &s,
+            TxEip1559 {
+                chain_id: common::CHAIN_ID,
+                nonce: 1,
+                gas_limit: 100_000,
+                max_fee_per_gas: 10 * GWEI,
+                max_priority_fee_per_gas: GWEI,
+                to: TxKind::Call(emitter),
+                input: vec![7u8].into(),
+                ..Default::default()
+            },
+        );
         let mut subscriptions = std::collections::HashMap::new();
         let mut sent = false;
         let (mut heads, mut logs, mut bogus_error) = (0, 0, false);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while heads < 1 || logs < 1 || !bogus_error {
-            let message = tokio::time::timeout_at(deadline, ws.next()).await.expect("notifications in time").unwrap().unwrap();
-            let Message::Text(text) = message else { continue };
+            let message = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .expect("notifications in time")
+                .unwrap()
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
             let value: Value = serde_json::from_str(&text).unwrap();
             if let Some(id) = value["id"].as_u64() {
                 if id == 3 {
                     assert!(value["error"]["code"].is_i64(), "{value}");
                     bogus_error = true;
                 } else {
-                    subscriptions.insert(value["result"].as_str().unwrap_or_else(|| panic!("{value}")).to_string(), id);
+                    subscriptions.insert(
+                        value["result"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{value}"))
+                            .to_string(),
+                        id,
+                    );
                 }
                 if subscriptions.len() == 2 && !sent {
                     node.rpc_ok("eth_sendRawTransaction", json!([raw]));
@@ -321,7 +526,10 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
             let result = &value["params"]["result"];
             match subscriptions.get(sub) {
                 Some(1) => {
-                    assert!(result["hash"].is_string() && result["stateRoot"].is_string(), "{result}");
+                    assert!(
+                        result["hash"].is_string() && result["stateRoot"].is_string(),
+                        "{result}"
+                    );
                     heads += 1;
                 }
                 Some(2) => {

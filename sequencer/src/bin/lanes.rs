@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 #[derive(Parser, Debug)]
-#[command(name = "lanes", version, about = "lanes: a parallel-execution Ethereum L2 sequencer")]
+#[command(
+    name = "lanes",
+    version,
+    about = "lanes: a parallel-execution Ethereum L2 sequencer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,7 +117,9 @@ fn load_config(args: &NodeArgs) -> eyre::Result<LanesConfig> {
 fn init_tracing(config: &LanesConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -136,10 +142,20 @@ fn main() -> eyre::Result<()> {
     match cli.command {
         Command::Config(args) => {
             let config = load_config(&args)?;
-            print!("{}", config.redacted().to_toml_string().map_err(|e| eyre!("{e}"))?);
+            print!(
+                "{}",
+                config
+                    .redacted()
+                    .to_toml_string()
+                    .map_err(|e| eyre!("{e}"))?
+            );
             Ok(())
         }
-        Command::Init { genesis, datadir, common } => {
+        Command::Init {
+            genesis,
+            datadir,
+            common,
+        } => {
             let args = NodeArgs {
                 common,
                 datadir: Some(datadir),
@@ -156,7 +172,10 @@ fn main() -> eyre::Result<()> {
             let spec = node::genesis_from_config(&config)?;
             let storage = node::open_storage(&config, &spec)?;
             let (number, hash) = storage.head()?.ok_or_else(|| eyre!("no head after init"))?;
-            println!("initialised {} at block {number} ({hash})", config.storage.datadir.display());
+            println!(
+                "initialised {} at block {number} ({hash})",
+                config.storage.datadir.display()
+            );
             Ok(())
         }
         Command::Node(args) => {
@@ -170,7 +189,9 @@ fn main() -> eyre::Result<()> {
             runtime.block_on(async move {
                 let token = CancellationToken::new();
                 tokio::spawn(shutdown_signal(token.clone()));
-                node::run(config, token, None).await.map_err(|e| eyre!("{e}"))
+                node::run(config, token, None)
+                    .await
+                    .map_err(|e| eyre!("{e}"))
             })
         }
     }

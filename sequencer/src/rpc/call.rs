@@ -1,13 +1,13 @@
 //! `eth_call` and `eth_estimateGas`: transactions executed on a snapshot of the latest state,
 //! never committed.
 
-use super::error::{RpcResult, execution_reverted, rpc_error, server_error, SERVER_ERROR};
+use super::error::{RpcResult, SERVER_ERROR, execution_reverted, rpc_error, server_error};
 use crate::chain::Chain;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, keccak256};
 use alloy_rpc_types_eth::{TransactionRequest, state::StateOverride};
 use lanes_executor::{
-    BlockState, CodeCache, ExecutorError, OverlayReader, StateChanges, StateReader,
-    StoredAccount, evm::build_evm,
+    BlockState, CodeCache, ExecutorError, OverlayReader, StateChanges, StateReader, StoredAccount,
+    evm::build_evm,
 };
 use revm::{
     ExecuteEvm,
@@ -43,26 +43,46 @@ fn apply_overrides(
             account.nonce = nonce;
         }
         if let Some(code) = &o.code {
-            account.code_hash = if code.is_empty() { KECCAK256_EMPTY } else { keccak256(code) };
+            account.code_hash = if code.is_empty() {
+                KECCAK256_EMPTY
+            } else {
+                keccak256(code)
+            };
             changes.codes.insert(account.code_hash, code.clone());
         }
         let change = changes.accounts.entry(*address).or_default();
         change.info = Some(account);
         if let Some(state) = &o.state {
             change.storage_cleared = true;
-            change.storage.extend(state.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))));
+            change.storage.extend(
+                state
+                    .iter()
+                    .map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))),
+            );
         }
         if let Some(diff) = &o.state_diff {
-            change.storage.extend(diff.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))));
+            change.storage.extend(
+                diff.iter()
+                    .map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))),
+            );
         }
     }
     Ok(changes)
 }
 
 fn tx_env(request: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
-    let gas_price = request.max_fee_per_gas.or(request.gas_price).unwrap_or_default();
+    let gas_price = request
+        .max_fee_per_gas
+        .or(request.gas_price)
+        .unwrap_or_default();
     TxEnv {
-        tx_type: request.transaction_type.unwrap_or(if request.max_fee_per_gas.is_some() { 2 } else { 0 }),
+        tx_type: request
+            .transaction_type
+            .unwrap_or(if request.max_fee_per_gas.is_some() {
+                2
+            } else {
+                0
+            }),
         caller: request.from.unwrap_or(Address::ZERO),
         gas_limit: gas,
         gas_price,
@@ -93,9 +113,15 @@ pub fn simulate(
         Some(o) => apply_overrides(&snapshot, o).map_err(super::error::internal)?,
         None => StateChanges::default(),
     };
-    let reader = OverlayReader { base: snapshot, changes: Arc::new(changes), block_hashes: Arc::default() };
+    let reader = OverlayReader {
+        base: snapshot,
+        changes: Arc::new(changes),
+        block_hashes: Arc::default(),
+    };
     let mut db = BlockState::new(reader, CodeCache::default());
-    let no_fee = request.gas_price.is_none() && request.max_fee_per_gas.is_none() && request.max_priority_fee_per_gas.is_none();
+    let no_fee = request.gas_price.is_none()
+        && request.max_fee_per_gas.is_none()
+        && request.max_priority_fee_per_gas.is_none();
     let mut block = lanes_executor::BlockEnvInput {
         number: head.number(),
         parent_hash: head.header.parent_hash,
@@ -143,7 +169,9 @@ fn invalid_tx_error(invalid: &InvalidTransaction) -> jsonrpsee::types::ErrorObje
 }
 
 fn gas_for(request: &TransactionRequest, limits: CallLimits) -> u64 {
-    request.gas.map_or(limits.gas_cap, |g| g.min(limits.gas_cap))
+    request
+        .gas
+        .map_or(limits.gas_cap, |g| g.min(limits.gas_cap))
 }
 
 /// `eth_call`.
@@ -185,7 +213,11 @@ pub fn estimate_gas(
     limits: CallLimits,
 ) -> RpcResult<u64> {
     let mut hi = gas_for(request, limits).min(chain.head().header.gas_limit.max(21_000));
-    if let Some(price) = request.max_fee_per_gas.or(request.gas_price).filter(|p| *p > 0) {
+    if let Some(price) = request
+        .max_fee_per_gas
+        .or(request.gas_price)
+        .filter(|p| *p > 0)
+    {
         // Cap by what the sender can pay for, as geth does.
         let from = request.from.unwrap_or(Address::ZERO);
         let balance = chain
@@ -204,15 +236,19 @@ pub fn estimate_gas(
         ExecutionResult::Revert { output, .. } => return Err(execution_reverted(&output)),
         ExecutionResult::Halt { reason, .. } => {
             return Err(match reason {
-                revm::context::result::HaltReason::OutOfGas(_) => {
-                    rpc_error(SERVER_ERROR, format!("gas required exceeds allowance ({hi})"))
-                }
+                revm::context::result::HaltReason::OutOfGas(_) => rpc_error(
+                    SERVER_ERROR,
+                    format!("gas required exceeds allowance ({hi})"),
+                ),
                 other => server_error(halt_message(&other)),
             });
         }
     };
     let succeeds = |gas: u64| -> RpcResult<bool> {
-        Ok(matches!(simulate(chain, request, overrides, gas)?, ExecutionResult::Success { .. }))
+        Ok(matches!(
+            simulate(chain, request, overrides, gas)?,
+            ExecutionResult::Success { .. }
+        ))
     };
     // Gas refunds and the 63/64 rule mean `used` may not be enough; try a close guess first.
     let mut lo = used.saturating_sub(1).max(20_999);

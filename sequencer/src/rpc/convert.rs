@@ -11,7 +11,11 @@ use lanes_executor::{BlockTx, SealedBlock};
 
 /// The RPC header of `block`.
 pub fn rpc_header(block: &SealedBlock) -> Header {
-    let body: usize = block.transactions.iter().map(|t| t.tx.inner().encode_2718_len()).sum();
+    let body: usize = block
+        .transactions
+        .iter()
+        .map(|t| t.tx.inner().encode_2718_len())
+        .sum();
     let size = block.header.length() + body + 8;
     Header {
         hash: block.hash,
@@ -49,7 +53,11 @@ pub fn rpc_pending_transaction(tx: &BlockTx) -> Transaction {
 /// The RPC block, with full transactions or hashes.
 pub fn rpc_block(block: &SealedBlock, full: bool) -> Block {
     let transactions = if full {
-        BlockTransactions::Full((0..block.transactions.len()).map(|i| rpc_transaction(block, i)).collect())
+        BlockTransactions::Full(
+            (0..block.transactions.len())
+                .map(|i| rpc_transaction(block, i))
+                .collect(),
+        )
     } else {
         BlockTransactions::Hashes(block.transactions.iter().map(BlockTx::hash).collect())
     };

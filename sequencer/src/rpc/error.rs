@@ -43,7 +43,10 @@ pub fn execution_reverted(output: &Bytes) -> ErrorObjectOwned {
     let message = match alloy_sol_types::decode_revert_reason(output) {
         // alloy prefixes `Error(string)` reasons with "revert: "; geth shows the bare reason.
         Some(reason) => {
-            format!("execution reverted: {}", reason.strip_prefix("revert: ").unwrap_or(&reason))
+            format!(
+                "execution reverted: {}",
+                reason.strip_prefix("revert: ").unwrap_or(&reason)
+            )
         }
         None => "execution reverted".to_string(),
     };

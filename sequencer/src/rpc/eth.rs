@@ -3,7 +3,9 @@
 use super::{
     RpcContext,
     call::{self, CallLimits},
-    convert::{rpc_block, rpc_header, rpc_logs, rpc_pending_transaction, rpc_receipt, rpc_transaction},
+    convert::{
+        rpc_block, rpc_header, rpc_logs, rpc_pending_transaction, rpc_receipt, rpc_transaction,
+    },
     error::{LIMIT_EXCEEDED, RpcResult, internal, invalid_params, rpc_error, server_error},
 };
 use crate::pool::{SubmitError, next_base_fee};
@@ -33,7 +35,12 @@ impl RpcContext {
         let number = match id {
             BlockId::Number(tag) => self.chain.resolve(tag),
             BlockId::Hash(hash) => {
-                match self.chain.storage().block_number(hash.block_hash).map_err(internal)? {
+                match self
+                    .chain
+                    .storage()
+                    .block_number(hash.block_hash)
+                    .map_err(internal)?
+                {
                     Some(n) => n,
                     None => return Ok(None),
                 }
@@ -56,7 +63,13 @@ impl RpcContext {
             BlockId::Number(BlockNumberOrTag::Earliest) => head.number() == 0,
             BlockId::Number(_) => true,
             BlockId::Hash(h) => {
-                if self.chain.storage().block_number(h.block_hash).map_err(internal)?.is_none() {
+                if self
+                    .chain
+                    .storage()
+                    .block_number(h.block_hash)
+                    .map_err(internal)?
+                    .is_none()
+                {
                     return Err(server_error("header not found"));
                 }
                 h.block_hash == head.hash
@@ -72,7 +85,9 @@ impl RpcContext {
     }
 
     fn limits(&self) -> CallLimits {
-        CallLimits { gas_cap: self.config.gas_cap }
+        CallLimits {
+            gas_cap: self.config.gas_cap,
+        }
     }
 
     fn suggested_tip(&self) -> u128 {
@@ -81,10 +96,18 @@ impl RpcContext {
         let mut tips: Vec<u128> = head
             .transactions
             .iter()
-            .filter_map(|t| alloy_consensus::Transaction::effective_tip_per_gas(t.tx.inner(), base_fee.unwrap_or_default()))
+            .filter_map(|t| {
+                alloy_consensus::Transaction::effective_tip_per_gas(
+                    t.tx.inner(),
+                    base_fee.unwrap_or_default(),
+                )
+            })
             .collect();
         tips.sort_unstable();
-        tips.get(tips.len() / 2).copied().unwrap_or(0).max(MIN_SUGGESTED_TIP)
+        tips.get(tips.len() / 2)
+            .copied()
+            .unwrap_or(0)
+            .max(MIN_SUGGESTED_TIP)
     }
 
     fn next_base_fee(&self) -> u64 {
@@ -97,7 +120,9 @@ fn hex_u64(value: u64) -> U64 {
 }
 
 /// Registers the namespaces on `module`.
-pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub fn register(
+    module: &mut RpcModule<RpcContext>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     module.register_method("eth_chainId", |_, ctx, _| -> RpcResult<U64> {
         Ok(hex_u64(ctx.chain.spec().chain_id))
     })?;
@@ -105,7 +130,9 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         Ok(ctx.chain.spec().chain_id.to_string())
     })?;
     module.register_method("net_listening", |_, _, _| -> RpcResult<bool> { Ok(true) })?;
-    module.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> { Ok(U64::ZERO) })?;
+    module.register_method("net_peerCount", |_, _, _| -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    })?;
     module.register_method("web3_clientVersion", |_, ctx, _| -> RpcResult<String> {
         Ok(ctx.client_version.clone())
     })?;
@@ -117,14 +144,20 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         Ok(hex_u64(ctx.chain.head().number()))
     })?;
     module.register_method("eth_syncing", |_, _, _| -> RpcResult<bool> { Ok(false) })?;
-    module.register_method("eth_accounts", |_, _, _| -> RpcResult<Vec<Address>> { Ok(Vec::new()) })?;
+    module.register_method("eth_accounts", |_, _, _| -> RpcResult<Vec<Address>> {
+        Ok(Vec::new())
+    })?;
     module.register_method("eth_gasPrice", |_, ctx, _| -> RpcResult<U256> {
-        Ok(U256::from(ctx.next_base_fee() as u128 + ctx.suggested_tip()))
+        Ok(U256::from(
+            ctx.next_base_fee() as u128 + ctx.suggested_tip(),
+        ))
     })?;
     module.register_method("eth_maxPriorityFeePerGas", |_, ctx, _| -> RpcResult<U256> {
         Ok(U256::from(ctx.suggested_tip()))
     })?;
-    module.register_method("eth_blobBaseFee", |_, _, _| -> RpcResult<U256> { Ok(U256::from(1)) })?;
+    module.register_method("eth_blobBaseFee", |_, _, _| -> RpcResult<U256> {
+        Ok(U256::from(1))
+    })?;
 
     module.register_async_method("eth_getBalance", |params, ctx, _| async move {
         let mut seq = params.sequence();
@@ -142,7 +175,11 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         let address: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
         if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            return ctx.pool.pending_nonce(address).map(hex_u64).map_err(internal);
+            return ctx
+                .pool
+                .pending_nonce(address)
+                .map(hex_u64)
+                .map_err(internal);
         }
         ctx.check_state_block(block)?;
         blocking(move || {
@@ -161,7 +198,10 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
             let Some(account) = storage.account(address).map_err(internal)? else {
                 return Ok(Bytes::new());
             };
-            Ok(storage.code(account.code_hash).map_err(internal)?.unwrap_or_default())
+            Ok(storage
+                .code(account.code_hash)
+                .map_err(internal)?
+                .unwrap_or_default())
         })
         .await
     })?;
@@ -172,7 +212,11 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         let block: Option<BlockId> = seq.optional_next()?;
         ctx.check_state_block(block)?;
         blocking(move || {
-            let value = ctx.chain.storage().storage(address, slot).map_err(internal)?;
+            let value = ctx
+                .chain
+                .storage()
+                .storage(address, slot)
+                .map_err(internal)?;
             Ok(B256::from(value))
         })
         .await
@@ -250,7 +294,9 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         let tag: BlockNumberOrTag = seq.next()?;
         let full: bool = seq.optional_next()?.unwrap_or(false);
         blocking(move || -> RpcResult<Option<Block>> {
-            Ok(ctx.block_by_id(BlockId::Number(tag))?.map(|b| rpc_block(&b, full)))
+            Ok(ctx
+                .block_by_id(BlockId::Number(tag))?
+                .map(|b| rpc_block(&b, full)))
         })
         .await
     })?;
@@ -259,35 +305,49 @@ pub fn register(module: &mut RpcModule<RpcContext>) -> Result<(), jsonrpsee::cor
         let hash: B256 = seq.next()?;
         let full: bool = seq.optional_next()?.unwrap_or(false);
         blocking(move || -> RpcResult<Option<Block>> {
-            Ok(ctx.block_by_id(BlockId::from(hash))?.map(|b| rpc_block(&b, full)))
+            Ok(ctx
+                .block_by_id(BlockId::from(hash))?
+                .map(|b| rpc_block(&b, full)))
         })
         .await
     })?;
     module.register_async_method("eth_getBlockReceipts", |params, ctx, _| async move {
         let id: BlockId = params.one()?;
         blocking(move || -> RpcResult<Option<Vec<TransactionReceipt>>> {
-            Ok(ctx
-                .block_by_id(id)?
-                .map(|b| (0..b.transactions.len()).map(|i| rpc_receipt(&b, i)).collect()))
+            Ok(ctx.block_by_id(id)?.map(|b| {
+                (0..b.transactions.len())
+                    .map(|i| rpc_receipt(&b, i))
+                    .collect()
+            }))
         })
         .await
     })?;
-    for method in ["eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash"] {
+    for method in [
+        "eth_getBlockTransactionCountByNumber",
+        "eth_getBlockTransactionCountByHash",
+    ] {
         module.register_async_method(method, |params, ctx, _| async move {
             let id: BlockId = params.one()?;
             blocking(move || -> RpcResult<Option<U64>> {
-                Ok(ctx.block_by_id(id)?.map(|b| hex_u64(b.transactions.len() as u64)))
+                Ok(ctx
+                    .block_by_id(id)?
+                    .map(|b| hex_u64(b.transactions.len() as u64)))
             })
             .await
         })?;
     }
-    for method in ["eth_getTransactionByBlockNumberAndIndex", "eth_getTransactionByBlockHashAndIndex"] {
+    for method in [
+        "eth_getTransactionByBlockNumberAndIndex",
+        "eth_getTransactionByBlockHashAndIndex",
+    ] {
         module.register_async_method(method, |params, ctx, _| async move {
             let mut seq = params.sequence();
             let id: BlockId = seq.next()?;
             let index: U64 = seq.next()?;
             blocking(move || -> RpcResult<Option<Transaction>> {
-                let Some(block) = ctx.block_by_id(id)? else { return Ok(None) };
+                let Some(block) = ctx.block_by_id(id)? else {
+                    return Ok(None);
+                };
                 let index = index.to::<usize>();
                 Ok((index < block.transactions.len()).then(|| rpc_transaction(&block, index)))
             })
@@ -318,7 +378,10 @@ pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>>
                 None => return Err(server_error("unknown block")),
             }
         }
-        FilterBlockOption::Range { from_block, to_block } => {
+        FilterBlockOption::Range {
+            from_block,
+            to_block,
+        } => {
             let from = from_block.map_or(head, |t| ctx.chain.resolve(t));
             let to = to_block.map_or(head, |t| ctx.chain.resolve(t)).min(head);
             if from > to {
@@ -333,7 +396,10 @@ pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>>
             if to - from >= ctx.config.max_logs_block_range {
                 return Err(rpc_error(
                     LIMIT_EXCEEDED,
-                    format!("query exceeds max block range {}", ctx.config.max_logs_block_range),
+                    format!(
+                        "query exceeds max block range {}",
+                        ctx.config.max_logs_block_range
+                    ),
                 ));
             }
             (from..=to).collect()
@@ -341,14 +407,20 @@ pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>>
     };
     let mut logs = Vec::new();
     for number in blocks {
-        let Some(header) = ctx.chain.storage().header(number).map_err(internal)? else { continue };
+        let Some(header) = ctx.chain.storage().header(number).map_err(internal)? else {
+            continue;
+        };
         if !filter.matches_bloom(header.logs_bloom) {
             continue;
         }
-        let Some(block) = ctx.chain.block(number).map_err(internal)? else { continue };
+        let Some(block) = ctx.chain.block(number).map_err(internal)? else {
+            continue;
+        };
         for index in 0..block.transactions.len() {
             for log in rpc_logs(&block, index) {
-                if filter.matches_address(log.inner.address) && filter.matches_topics(log.inner.data.topics()) {
+                if filter.matches_address(log.inner.address)
+                    && filter.matches_topics(log.inner.data.topics())
+                {
                     logs.push(log);
                     if logs.len() > ctx.config.max_logs {
                         return Err(rpc_error(
@@ -369,10 +441,10 @@ fn fee_history(
     newest: BlockNumberOrTag,
     percentiles: Option<Vec<f64>>,
 ) -> RpcResult<FeeHistory> {
-    if let Some(p) = &percentiles {
-        if p.iter().any(|v| !(0.0..=100.0).contains(v)) || p.windows(2).any(|w| w[0] > w[1]) {
-            return Err(invalid_params("invalid reward percentile"));
-        }
+    if let Some(p) = &percentiles
+        && (p.iter().any(|v| !(0.0..=100.0).contains(v)) || p.windows(2).any(|w| w[0] > w[1]))
+    {
+        return Err(invalid_params("invalid reward percentile"));
     }
     let head = ctx.chain.head().number();
     let newest = ctx.chain.resolve(newest);
@@ -384,15 +456,22 @@ fn fee_history(
         return Ok(FeeHistory::default());
     }
     let oldest = newest + 1 - count;
-    let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+    let mut history = FeeHistory {
+        oldest_block: oldest,
+        ..Default::default()
+    };
     let mut rewards = Vec::new();
     let mut last_header = None;
     for number in oldest..=newest {
-        let Some(block) = ctx.chain.block(number).map_err(internal)? else { break };
+        let Some(block) = ctx.chain.block(number).map_err(internal)? else {
+            break;
+        };
         let header = &block.header;
         let base_fee = header.base_fee_per_gas.unwrap_or_default();
         history.base_fee_per_gas.push(base_fee as u128);
-        history.gas_used_ratio.push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
+        history
+            .gas_used_ratio
+            .push(header.gas_used as f64 / header.gas_limit.max(1) as f64);
         history.base_fee_per_blob_gas.push(1);
         history.blob_gas_used_ratio.push(0.0);
         if let Some(percentiles) = &percentiles {
@@ -401,7 +480,9 @@ fn fee_history(
         last_header = Some(header.clone());
     }
     if let Some(header) = last_header {
-        history.base_fee_per_gas.push(next_base_fee(&header, ctx.chain.spec().base_fee_floor) as u128);
+        history
+            .base_fee_per_gas
+            .push(next_base_fee(&header, ctx.chain.spec().base_fee_floor) as u128);
         history.base_fee_per_blob_gas.push(1);
     }
     if percentiles.is_some() {
@@ -417,7 +498,8 @@ fn block_rewards(block: &SealedBlock, base_fee: u64, percentiles: &[f64]) -> Vec
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let tip = alloy_consensus::Transaction::effective_tip_per_gas(t.tx.inner(), base_fee).unwrap_or(0);
+            let tip = alloy_consensus::Transaction::effective_tip_per_gas(t.tx.inner(), base_fee)
+                .unwrap_or(0);
             (tip, block.gas_used_by(i))
         })
         .collect();

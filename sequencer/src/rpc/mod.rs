@@ -110,28 +110,26 @@ fn parse_subscription(
     match kind {
         SubscriptionKind::NewHeads => Ok(None),
         SubscriptionKind::Logs => Ok(Some(seq.optional_next()?.unwrap_or_default())),
-        other => Err(error::invalid_params(format!("unsupported subscription: {other:?}"))),
+        other => Err(error::invalid_params(format!(
+            "unsupported subscription: {other:?}"
+        ))),
     }
 }
 
 /// Subscription ids as geth makes them: `0x` and hex digits (clients treat them as opaque
 /// strings, and some expect the string form).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct HexIdProvider {
     state: std::collections::hash_map::RandomState,
     counter: std::sync::atomic::AtomicU64,
 }
 
-impl Default for HexIdProvider {
-    fn default() -> Self {
-        Self { state: Default::default(), counter: Default::default() }
-    }
-}
-
 impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
     fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
         use std::hash::BuildHasher;
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Two independent keyed hashes give 128 unpredictable bits per id.
         let (a, b) = (self.state.hash_one((n, 0u8)), self.state.hash_one((n, 1u8)));
         jsonrpsee::types::SubscriptionId::Str(format!("0x{a:016x}{b:016x}").into())
@@ -144,7 +142,9 @@ async fn subscribe(
     ctx: Arc<RpcContext>,
 ) -> Result<(), SubscriptionError> {
     let mut blocks = ctx.chain.subscribe();
-    let Ok(sink) = pending.accept().await else { return Ok(()) };
+    let Ok(sink) = pending.accept().await else {
+        return Ok(());
+    };
     loop {
         let block = tokio::select! {
             block = blocks.recv() => block,
@@ -157,8 +157,10 @@ async fn subscribe(
             Err(RecvError::Closed) => return Ok(()),
         };
         let messages: Vec<Box<serde_json::value::RawValue>> = match &filter {
-            None => vec![serde_json::value::to_raw_value(&eth::head_notification(&block))
-                .map_err(|e| e.to_string())?],
+            None => vec![
+                serde_json::value::to_raw_value(&eth::head_notification(&block))
+                    .map_err(|e| e.to_string())?,
+            ],
             Some(filter) => (0..block.transactions.len())
                 .flat_map(|i| convert::rpc_logs(&block, i))
                 .filter(|log| {
