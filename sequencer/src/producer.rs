@@ -152,7 +152,6 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             prevrandao: parent.hash,
             parent_beacon_block_root: B256::ZERO,
             max_txs: self.config.max_block_txs,
-            excess_blob_gas: 0,
         };
         let production_started = Instant::now();
         let ordering_started = Instant::now();

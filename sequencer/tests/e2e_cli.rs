@@ -1,0 +1,103 @@
+//! The `lanes` command line: `init` from a genesis file, `config` with redaction, and
+//! start-up failures that name what is wrong.
+
+mod common;
+
+use common::{Node, lanes_bin, run};
+use serde_json::json;
+use std::{process::Command, time::Duration};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[test]
+fn init_from_genesis_then_run_that_chain() {
+    let node_dir = tempfile::tempdir().unwrap();
+    let genesis = node_dir.path().join("genesis.json");
+    let funded = "0x00000000000000000000000000000000000000aa";
+    std::fs::write(
+        &genesis,
+        json!({
+            "config": {"chainId": 777},
+            "gasLimit": "0x1c9c380",
+            "baseFeePerGas": "0x3b9aca00",
+            "difficulty": "0x0",
+            "timestamp": "0x0",
+            "extraData": "0x",
+            "alloc": {funded: {"balance": "0x1234"}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let datadir = node_dir.path().join("data");
+    let out = run(
+        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&genesis).arg("--datadir").arg(&datadir),
+        TIMEOUT,
+    )
+    .ok();
+    assert!(out.contains("initialised") && out.contains("block 0"), "{out}");
+
+    // A node configured with that genesis serves that chain.
+    let node = Node::builder()
+        .config_str("chain", "genesis", genesis.to_str().unwrap())
+        .config_str("storage", "datadir", datadir.to_str().unwrap())
+        .spawn();
+    assert_eq!(node.rpc_ok("eth_chainId", json!([])), "0x309");
+    assert_eq!(node.rpc_ok("eth_getBalance", json!([funded, "latest"])), "0x1234");
+    drop(node);
+
+    // The same data directory refuses a different chain instead of mixing state.
+    let out = run(
+        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&genesis).arg("--datadir").arg(&datadir),
+        TIMEOUT,
+    );
+    assert!(out.success(), "re-running init on the same chain is a no-op: {}", out.streams());
+    let other = node_dir.path().join("other.json");
+    std::fs::write(&other, std::fs::read_to_string(&genesis).unwrap().replace("0x1234", "0x1235")).unwrap();
+    let out = run(
+        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&other).arg("--datadir").arg(&datadir),
+        TIMEOUT,
+    );
+    assert!(!out.success());
+    assert!(out.streams().contains("data directory"), "{}", out.streams());
+}
+
+#[test]
+fn config_subcommand_layers_and_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lanes.toml");
+    std::fs::write(
+        &file,
+        "[batcher]\nprivate_key = \"0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d\"\n[rpc]\nport = 9100\n",
+    )
+    .unwrap();
+    let out = run(
+        Command::new(lanes_bin())
+            .args(["config", "--config"])
+            .arg(&file)
+            .args(["--metrics.port", "9200"])
+            .env("LANES_SEQUENCER__BLOCK_TIME", "300ms"),
+        TIMEOUT,
+    )
+    .ok();
+    assert!(out.contains("port = 9100"), "{out}");
+    assert!(out.contains("port = 9200"), "{out}");
+    assert!(out.contains("block_time = \"300ms\""), "{out}");
+    assert!(out.contains("<redacted>"), "{out}");
+    assert!(!out.contains("59c6995e"), "secret leaked: {out}");
+}
+
+#[test]
+fn invalid_config_fails_at_start_naming_key_and_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        Command::new(lanes_bin())
+            .args(["node", "--dev", "--datadir"])
+            .arg(dir.path())
+            .env("LANES_SEQUENCER__BLOCK_TIME", "10ms"),
+        TIMEOUT,
+    );
+    assert!(!out.success());
+    let text = out.streams();
+    assert!(text.contains("sequencer.block_time"), "{text}");
+    assert!(text.contains("LANES_SEQUENCER__BLOCK_TIME"), "{text}");
+}
