@@ -30,11 +30,19 @@ fn init_from_genesis_then_run_that_chain() {
     .unwrap();
     let datadir = node_dir.path().join("data");
     let out = run(
-        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&genesis).arg("--datadir").arg(&datadir),
+        Command::new(lanes_bin())
+            .arg("init")
+            .arg("--genesis")
+            .arg(&genesis)
+            .arg("--datadir")
+            .arg(&datadir),
         TIMEOUT,
     )
     .ok();
-    assert!(out.contains("initialised") && out.contains("block 0"), "{out}");
+    assert!(
+        out.contains("initialised") && out.contains("block 0"),
+        "{out}"
+    );
 
     // A node configured with that genesis serves that chain.
     let node = Node::builder()
@@ -42,23 +50,50 @@ fn init_from_genesis_then_run_that_chain() {
         .config_str("storage", "datadir", datadir.to_str().unwrap())
         .spawn();
     assert_eq!(node.rpc_ok("eth_chainId", json!([])), "0x309");
-    assert_eq!(node.rpc_ok("eth_getBalance", json!([funded, "latest"])), "0x1234");
+    assert_eq!(
+        node.rpc_ok("eth_getBalance", json!([funded, "latest"])),
+        "0x1234"
+    );
     drop(node);
 
     // The same data directory refuses a different chain instead of mixing state.
     let out = run(
-        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&genesis).arg("--datadir").arg(&datadir),
+        Command::new(lanes_bin())
+            .arg("init")
+            .arg("--genesis")
+            .arg(&genesis)
+            .arg("--datadir")
+            .arg(&datadir),
         TIMEOUT,
     );
-    assert!(out.success(), "re-running init on the same chain is a no-op: {}", out.streams());
+    assert!(
+        out.success(),
+        "re-running init on the same chain is a no-op: {}",
+        out.streams()
+    );
     let other = node_dir.path().join("other.json");
-    std::fs::write(&other, std::fs::read_to_string(&genesis).unwrap().replace("0x1234", "0x1235")).unwrap();
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&genesis)
+            .unwrap()
+            .replace("0x1234", "0x1235"),
+    )
+    .unwrap();
     let out = run(
-        Command::new(lanes_bin()).arg("init").arg("--genesis").arg(&other).arg("--datadir").arg(&datadir),
+        Command::new(lanes_bin())
+            .arg("init")
+            .arg("--genesis")
+            .arg(&other)
+            .arg("--datadir")
+            .arg(&datadir),
         TIMEOUT,
     );
     assert!(!out.success());
-    assert!(out.streams().contains("data directory"), "{}", out.streams());
+    assert!(
+        out.streams().contains("data directory"),
+        "{}",
+        out.streams()
+    );
 }
 
 #[test]
