@@ -67,21 +67,6 @@ pub fn open_storage(config: &LanesConfig, genesis: &GenesisSpec) -> NodeResult<A
     Ok(Arc::new(storage))
 }
 
-/// Pool limits from `mempool.*`.
-pub fn pool_limits(config: &LanesConfig) -> PoolLimits {
-    let m = &config.mempool;
-    PoolLimits {
-        max_pending: m.max_pending,
-        max_queued: m.max_queued,
-        account_slots: m.account_slots,
-        max_nonce_gap: m.max_nonce_gap,
-        price_bump_percent: m.price_bump_percent,
-        lifetime: m.lifetime,
-        max_tx_bytes: m.max_tx_bytes,
-        min_priority_fee: m.min_priority_fee,
-    }
-}
-
 /// Addresses a running node listens on.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeAddrs {
@@ -120,7 +105,7 @@ pub async fn run(
     let health = Health::new(block_time * 3 + Duration::from_secs(1));
     let pool = Arc::new(TxPool::new(
         chain.clone(),
-        pool_limits(&config),
+        PoolLimits::from(&config.mempool),
         metrics.clone(),
     ));
 

@@ -3,11 +3,24 @@
 
 mod common;
 
-use common::{Node, lanes_bin, run};
+use common::{CmdOutput, Node, lanes_bin, run};
 use serde_json::json;
-use std::{process::Command, time::Duration};
+use std::{path::Path, process::Command, time::Duration};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `lanes init --genesis <genesis> --datadir <datadir>`.
+fn init(genesis: &Path, datadir: &Path) -> CmdOutput {
+    run(
+        Command::new(lanes_bin())
+            .arg("init")
+            .arg("--genesis")
+            .arg(genesis)
+            .arg("--datadir")
+            .arg(datadir),
+        TIMEOUT,
+    )
+}
 
 #[test]
 fn init_from_genesis_then_run_that_chain() {
@@ -29,16 +42,7 @@ fn init_from_genesis_then_run_that_chain() {
     )
     .unwrap();
     let datadir = node_dir.path().join("data");
-    let out = run(
-        Command::new(lanes_bin())
-            .arg("init")
-            .arg("--genesis")
-            .arg(&genesis)
-            .arg("--datadir")
-            .arg(&datadir),
-        TIMEOUT,
-    )
-    .ok();
+    let out = init(&genesis, &datadir).ok();
     assert!(
         out.contains("initialised") && out.contains("block 0"),
         "{out}"
@@ -57,15 +61,7 @@ fn init_from_genesis_then_run_that_chain() {
     drop(node);
 
     // The same data directory refuses a different chain instead of mixing state.
-    let out = run(
-        Command::new(lanes_bin())
-            .arg("init")
-            .arg("--genesis")
-            .arg(&genesis)
-            .arg("--datadir")
-            .arg(&datadir),
-        TIMEOUT,
-    );
+    let out = init(&genesis, &datadir);
     assert!(
         out.success(),
         "re-running init on the same chain is a no-op: {}",
@@ -79,15 +75,7 @@ fn init_from_genesis_then_run_that_chain() {
             .replace("0x1234", "0x1235"),
     )
     .unwrap();
-    let out = run(
-        Command::new(lanes_bin())
-            .arg("init")
-            .arg("--genesis")
-            .arg(&other)
-            .arg("--datadir")
-            .arg(&datadir),
-        TIMEOUT,
-    );
+    let out = init(&other, &datadir);
     assert!(!out.success());
     assert!(
         out.streams().contains("data directory"),

@@ -64,17 +64,24 @@ pub struct PoolLimits {
     pub min_priority_fee: u128,
 }
 
+/// The defaults are `mempool.*`'s documented defaults, kept in one place (the config crate).
 impl Default for PoolLimits {
     fn default() -> Self {
+        Self::from(&lanes_config::MempoolConfig::default())
+    }
+}
+
+impl From<&lanes_config::MempoolConfig> for PoolLimits {
+    fn from(m: &lanes_config::MempoolConfig) -> Self {
         Self {
-            max_pending: 20_000,
-            max_queued: 5_000,
-            account_slots: 1_024,
-            max_nonce_gap: 64,
-            price_bump_percent: 10,
-            lifetime: Duration::from_secs(3 * 60 * 60),
-            max_tx_bytes: 131_072,
-            min_priority_fee: 0,
+            max_pending: m.max_pending,
+            max_queued: m.max_queued,
+            account_slots: m.account_slots,
+            max_nonce_gap: m.max_nonce_gap,
+            price_bump_percent: m.price_bump_percent,
+            lifetime: m.lifetime,
+            max_tx_bytes: m.max_tx_bytes,
+            min_priority_fee: m.min_priority_fee,
         }
     }
 }
