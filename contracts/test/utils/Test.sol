@@ -19,6 +19,13 @@ interface Vm {
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function expectEmit(address emitter) external;
+    function prank(address msgSender, address txOrigin) external;
+    function startPrank(address msgSender, address txOrigin) external;
+    function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
+    function blobhashes(bytes32[] calldata hashes) external;
+    function etch(address target, bytes calldata newRuntimeBytecode) external;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
 }
 
 /// @notice Minimal test base: cheatcodes plus assertions that revert (which fails the test) with a
@@ -78,6 +85,22 @@ abstract contract Test {
 
     function assertEq(string memory a, string memory b) internal pure {
         assertEq(a, b, "strings differ");
+    }
+
+    function assertEq(bytes32 a, bytes32 b, string memory message) internal pure {
+        if (a != b) fail(string.concat(message, ": ", _str(uint256(a)), " != ", _str(uint256(b))));
+    }
+
+    function assertEq(bytes32 a, bytes32 b) internal pure {
+        assertEq(a, b, "bytes32 values differ");
+    }
+
+    function assertEq(bytes memory a, bytes memory b, string memory message) internal pure {
+        if (keccak256(a) != keccak256(b)) fail(message);
+    }
+
+    function assertEq(bytes memory a, bytes memory b) internal pure {
+        assertEq(a, b, "bytes differ");
     }
 
     /// @dev Maps `x` into [min, max] without discarding fuzz runs (like forge-std's `bound`).
