@@ -6,6 +6,7 @@
 #   make test            everything CI checks (.ci/run calls this)
 #   make contracts       forge build
 #   make contracts-test  forge fmt --check + forge test
+#   make ef-tests        Ethereum Foundation BlockchainTests (Cancun), sequential and parallel executor
 #   make fmt | lint | nextest | doctest   single steps of `make test`
 
 SHELL := bash
@@ -23,6 +24,9 @@ export PATH := $(TOOLS)/bin:$(PATH)
 # Read by the integration tests (sequencer/tests/common).
 export LANES_TOOLS_BIN := $(TOOLS)/bin
 export LANES_CONTRACTS_DIR := $(CURDIR)/contracts
+# The Ethereum Foundation's BlockchainTests, read in place from shared/ (never copied in).
+LANES_EF_TESTS_DIR ?= $(CURDIR)/../shared/ethereum-tests/BlockchainTests
+export LANES_EF_TESTS_DIR
 
 CARGO ?= cargo
 FORGE := $(TOOLS)/bin/forge
@@ -32,7 +36,7 @@ NEXTEST_PROFILE ?= ci
 LANES := $(CARGO_TARGET_DIR)/debug/lanes
 RUN_ARGS ?=
 
-.PHONY: all tools contracts contracts-test build run run-prepare test fmt fmt-fix lint nextest doctest check-nextest-config
+.PHONY: all tools contracts contracts-test build run run-prepare test fmt fmt-fix lint nextest doctest ef-tests check-nextest-config
 
 all: build
 
@@ -72,6 +76,12 @@ lint:
 doctest:
 	$(CARGO) test --workspace --doc
 
+# Conformance: every Cancun test, with the sequential and with the parallel executor.
+ef-tests:
+	$(CARGO) build -q -p lanes-executor --bin ef-tests
+	$(CARGO_TARGET_DIR)/debug/ef-tests --mode sequential $(LANES_EF_TESTS_DIR)
+	$(CARGO_TARGET_DIR)/debug/ef-tests --mode parallel --threads 2 $(LANES_EF_TESTS_DIR)
+
 nextest:
 	$(CARGO) nextest run --workspace --no-fail-fast --profile $(NEXTEST_PROFILE)
 
@@ -81,4 +91,5 @@ test: tools contracts
 	$(MAKE) lint
 	$(MAKE) contracts-test
 	$(MAKE) doctest
+	$(MAKE) ef-tests
 	$(MAKE) nextest

@@ -2,7 +2,7 @@
 //! environments and EVM construction, shared by block building and `eth_call`.
 
 use crate::block::RecoveredTx;
-use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_consensus::{Header, Transaction, TxEnvelope};
 use alloy_eips::eip7840::BlobParams;
 use alloy_primitives::{Address, B256, U256};
 use revm::{
@@ -58,9 +58,29 @@ pub struct BlockEnvInput {
     pub parent_beacon_block_root: B256,
     /// Upper bound on transactions in the block.
     pub max_txs: usize,
+    /// EIP-4844 excess blob gas of the block (header field), which sets the blob base fee.
+    /// Zero for lanes' own blocks, which carry no blobs.
+    pub excess_blob_gas: u64,
 }
 
 impl BlockEnvInput {
+    /// The environment a block with `header` ran in (block import and replay); its parent
+    /// hash is the header's, and it may hold at most `max_txs` transactions.
+    pub fn from_header(header: &Header, max_txs: usize) -> Self {
+        Self {
+            number: header.number,
+            parent_hash: header.parent_hash,
+            timestamp: header.timestamp,
+            beneficiary: header.beneficiary,
+            gas_limit: header.gas_limit,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+            prevrandao: header.mix_hash,
+            parent_beacon_block_root: header.parent_beacon_block_root.unwrap_or_default(),
+            max_txs,
+            excess_blob_gas: header.excess_blob_gas.unwrap_or_default(),
+        }
+    }
+
     /// The revm block environment.
     pub fn block_env(&self) -> BlockEnv {
         BlockEnv {
@@ -72,7 +92,7 @@ impl BlockEnvInput {
             difficulty: U256::ZERO,
             prevrandao: Some(self.prevrandao),
             blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-                0,
+                self.excess_blob_gas,
                 BlobParams::cancun().update_fraction as u64,
             )),
             ..Default::default()
@@ -126,7 +146,20 @@ pub fn build_evm<DB: Database>(
     ctx.block = block;
     ctx.modify_cfg(|cfg| {
         cfg.chain_id = chain.chain_id;
+        // revm leaves the per-transaction blob limit unchecked unless told; the fork sets it.
+        cfg.max_blobs_per_tx = Some(blob_params(chain.spec_id).max_blobs_per_tx);
         configure(cfg);
     });
     ctx.build_mainnet()
+}
+
+/// The blob schedule (EIP-7840) of `spec`.
+pub fn blob_params(spec: SpecId) -> BlobParams {
+    if spec.is_enabled_in(SpecId::OSAKA) {
+        BlobParams::osaka()
+    } else if spec.is_enabled_in(SpecId::PRAGUE) {
+        BlobParams::prague()
+    } else {
+        BlobParams::cancun()
+    }
 }

@@ -114,11 +114,19 @@ impl ExecutedBlock {
             nonce: Default::default(),
             base_fee_per_gas: Some(self.env.base_fee),
             withdrawals_root: Some(EMPTY_WITHDRAWALS),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
+            blob_gas_used: Some(self.blob_gas_used()),
+            excess_blob_gas: Some(self.env.excess_blob_gas),
             parent_beacon_block_root: Some(self.env.parent_beacon_block_root),
             ..Default::default()
         }
+    }
+
+    /// EIP-4844 blob gas used by the included transactions.
+    pub fn blob_gas_used(&self) -> u64 {
+        self.transactions
+            .iter()
+            .filter_map(|t| t.tx.blob_gas_used())
+            .sum()
     }
 
     /// Seals the block with its state root; returns the block and the state changes to commit.
@@ -244,9 +252,13 @@ pub fn apply_beacon_root<R: StateReader>(
         });
     let mut state = revm::ExecuteEvm::finalize(evm);
     result?;
-    // The system call must leave no trace on the caller or the fee recipient.
-    state.remove(&SYSTEM_ADDRESS);
-    state.remove(&env.beneficiary);
+    // The system call must leave no trace on the caller or the fee recipient (unless one of
+    // them is the contract itself, whose storage write is the point of the call).
+    for address in [SYSTEM_ADDRESS, env.beneficiary] {
+        if address != BEACON_ROOTS_ADDRESS {
+            state.remove(&address);
+        }
+    }
     evm.ctx.journaled_state.database.commit(state);
     Ok(())
 }

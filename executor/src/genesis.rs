@@ -58,6 +58,18 @@ impl GenesisSpec {
         }
         let mut alloc = StateChanges::default();
         for (address, account) in &genesis.alloc {
+            let has_storage = account
+                .storage
+                .iter()
+                .flatten()
+                .any(|(_, value)| !value.is_zero());
+            let has_code = account.code.as_ref().is_some_and(|code| !code.is_empty());
+            check_alloc_account(
+                *address,
+                has_storage,
+                has_code,
+                account.nonce.unwrap_or_default(),
+            )?;
             alloc
                 .accounts
                 .insert(*address, account_change(account, &mut alloc.codes));
@@ -110,6 +122,27 @@ impl GenesisSpec {
     pub fn dev(chain_id: u64, gas_limit: u64) -> ExecutorResult<Self> {
         Self::from_genesis(&dev_genesis(chain_id, gas_limit))
     }
+}
+
+/// Checks one genesis account against the rules lanes' execution relies on.
+///
+/// EIP-7610 makes creating a contract at an address with storage a collision even without
+/// code or nonce. Execution can never produce such an account (a contract is born with nonce
+/// 1 and only loses its storage together with the account), only a genesis alloc can, and
+/// revm checks code and nonce alone; refusing them here keeps the rule true without a
+/// storage probe on every CREATE.
+pub fn check_alloc_account(
+    address: Address,
+    has_storage: bool,
+    has_code: bool,
+    nonce: u64,
+) -> ExecutorResult<()> {
+    if has_storage && !has_code && nonce == 0 {
+        return Err(ExecutorError::Genesis(format!(
+            "account {address} has storage but neither code nor nonce (EIP-7610)"
+        )));
+    }
+    Ok(())
 }
 
 /// The geth-style genesis `GenesisSpec::dev` is built from (also what `lanes init` can write).
@@ -186,6 +219,22 @@ mod tests {
                 .unwrap();
             assert_eq!(signer.address(), *expected, "account {index}");
         }
+    }
+
+    #[test]
+    fn rejects_storage_without_code_or_nonce() {
+        let mut genesis = dev_genesis(1, 30_000_000);
+        let storage = [(B256::with_last_byte(1), B256::with_last_byte(1))]
+            .into_iter()
+            .collect();
+        genesis.alloc.insert(
+            Address::repeat_byte(7),
+            GenesisAccount::default().with_storage(Some(storage)),
+        );
+        assert!(matches!(
+            GenesisSpec::from_genesis(&genesis),
+            Err(ExecutorError::Genesis(_))
+        ));
     }
 
     #[test]

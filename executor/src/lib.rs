@@ -17,12 +17,17 @@
 //!   database built on it.
 //! - [`BlockExecutor`] and [`SequentialExecutor`]: block building on revm, in block order.
 //! - [`GenesisSpec`]: geth-style genesis and the dev genesis.
+//! - [`import_block`]: replay of a block built elsewhere, validated against its header
+//!   ([`conformance`] runs the Ethereum Foundation blockchain tests through it).
 
 pub mod block;
+pub mod conformance;
 pub mod error;
 pub mod evm;
 pub mod executor;
 pub mod genesis;
+pub mod import;
+pub mod parallel;
 pub mod root;
 pub mod state;
 pub mod storage;
@@ -34,5 +39,7 @@ pub use executor::{
     TxSource,
 };
 pub use genesis::GenesisSpec;
+pub use import::import_block;
+pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
 pub use storage::{Storage, StorageOptions, TxLocation};

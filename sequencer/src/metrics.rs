@@ -19,6 +19,12 @@ pub struct SequencerMetrics {
     pub mempool_txs: IntGaugeVec,
     /// Pool sizes in bytes by sub-pool.
     pub mempool_bytes: IntGaugeVec,
+    /// RPC calls by method.
+    pub rpc_requests: IntCounterVec,
+    /// RPC calls that returned an error, by method.
+    pub rpc_errors: IntCounterVec,
+    /// RPC latency by method.
+    pub rpc_latency: HistogramVec,
     /// Head block number.
     pub head_block: IntGauge,
     /// Time between consecutive blocks.
@@ -35,6 +41,16 @@ pub struct SequencerMetrics {
     pub tx_skipped: IntCounterVec,
     /// Transactions included in blocks.
     pub tx_included: IntCounter,
+    /// Lanes per block (parallel executor).
+    pub executor_lanes: Histogram,
+    /// Transactions executed a second time.
+    pub executor_reexecutions: IntCounter,
+    /// Speculative results that could not be used as they were.
+    pub executor_conflicts: IntCounter,
+    /// Busy worker time over wall time for the last block.
+    pub executor_speedup: Gauge,
+    /// Worker threads of the executor.
+    pub executor_threads: IntGauge,
     /// On-disk size of the database.
     pub db_size: IntGauge,
 }
@@ -65,6 +81,22 @@ impl SequencerMetrics {
                 "lanes_mempool_bytes",
                 "Encoded size of mempool transactions, by sub-pool",
                 &["pool"],
+            )?,
+            rpc_requests: registry.counter_vec(
+                "lanes_rpc_requests_total",
+                "JSON-RPC calls, by method",
+                &["method"],
+            )?,
+            rpc_errors: registry.counter_vec(
+                "lanes_rpc_errors_total",
+                "JSON-RPC calls that returned an error, by method",
+                &["method"],
+            )?,
+            rpc_latency: registry.histogram_vec(
+                "lanes_rpc_request_duration_seconds",
+                "JSON-RPC call latency, by method (batches as `batch`)",
+                &["method"],
+                buckets::latency_seconds(),
             )?,
             head_block: registry.int_gauge(
                 "lanes_head_block_number",
@@ -103,6 +135,27 @@ impl SequencerMetrics {
             tx_included: registry.counter(
                 "lanes_tx_included_total",
                 "Transactions included in committed blocks",
+            )?,
+            executor_lanes: registry.histogram(
+                "lanes_executor_lanes",
+                "Lanes (independent groups of transactions) per block",
+                buckets::counts(10_000),
+            )?,
+            executor_reexecutions: registry.counter(
+                "lanes_executor_reexecutions_total",
+                "Transactions executed again because a read they made was invalidated",
+            )?,
+            executor_conflicts: registry.counter(
+                "lanes_executor_conflicts_total",
+                "Speculative results that could not be used as they were",
+            )?,
+            executor_speedup: registry.gauge(
+                "lanes_executor_speedup_estimate",
+                "Sum of transaction execution time over block wall time, last block",
+            )?,
+            executor_threads: registry.int_gauge(
+                "lanes_executor_threads",
+                "Worker threads of the block executor",
             )?,
             db_size: registry.int_gauge(
                 "lanes_db_size_bytes",

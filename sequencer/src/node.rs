@@ -6,12 +6,13 @@ use crate::{
     mempool::PoolLimits,
     metrics::SequencerMetrics,
     pool::TxPool,
-    producer::{BlockProducer, ProducerConfig},
+    producer::{BlockProducer, NodeExecutor, ProducerConfig},
     rpc::{self, RpcConfig, RpcContext},
 };
 use lanes_config::{ExecutorMode, LanesConfig};
 use lanes_executor::{
-    ChainSpec, ExecutorError, GenesisSpec, SequentialExecutor, Storage, StorageOptions,
+    ChainSpec, ExecutorError, GenesisSpec, ParallelExecutor, SequentialExecutor, Storage,
+    StorageOptions,
 };
 use lanes_monitoring::{Health, MetricsRegistry, MonitoringError};
 use revm::primitives::hardfork::SpecId;
@@ -83,11 +84,6 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<NodeAddrs>>,
 ) -> NodeResult<()> {
-    if config.executor.mode == ExecutorMode::Parallel {
-        return Err(NodeError::Config(
-            "executor.mode = \"parallel\" is not available yet; use \"sequential\"".into(),
-        ));
-    }
     let genesis = genesis_from_config(&config)?;
     let storage = open_storage(&config, &genesis)?;
     let spec = ChainSpec {
@@ -109,10 +105,23 @@ pub async fn run(
         metrics.clone(),
     ));
 
+    let executor = Arc::new(match config.executor.mode {
+        ExecutorMode::Sequential => NodeExecutor::Sequential(SequentialExecutor::new()),
+        ExecutorMode::Parallel => {
+            // 0 means every core.
+            let threads = match config.executor.threads {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            };
+            NodeExecutor::Parallel(Box::new(ParallelExecutor::new(threads)))
+        }
+    });
+    metrics.executor_threads.set(executor.threads() as i64);
+    info!(target: "lanes::node", mode = ?config.executor.mode, threads = executor.threads(), "executor ready");
     let producer = BlockProducer::new(
         chain.clone(),
         pool.clone(),
-        Arc::new(SequentialExecutor::new()),
+        executor,
         ProducerConfig {
             block_time,
             empty_block_interval: config.sequencer.empty_block_interval,
@@ -140,6 +149,7 @@ pub async fn run(
         pool: pool.clone(),
         config: rpc_config,
         client_version: client_version(),
+        metrics: metrics.clone(),
     })
     .await?;
 

@@ -8,7 +8,6 @@ use crate::{
     validation::{self, Fork, TxValidationError, ValidationContext},
 };
 use alloy_primitives::{Address, B256, U256};
-use lanes_executor::StateReader;
 use parking_lot::Mutex;
 use std::sync::{
     Arc,
@@ -123,12 +122,11 @@ impl TxPool {
         Ok(hash)
     }
 
-    /// Committed (nonce, balance) of `address`.
+    /// (nonce, balance) of `address` after every executed block.
     pub fn account(&self, address: Address) -> Result<(u64, U256), SubmitError> {
         let account = self
             .chain
-            .storage()
-            .account(address)
+            .latest_account(address)
             .map_err(|e| SubmitError::Internal(e.to_string()))?;
         Ok(account.map_or((0, U256::ZERO), |a| (a.nonce, a.balance)))
     }

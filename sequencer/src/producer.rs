@@ -1,6 +1,15 @@
-//! The block producer: a task that, every `block_time`, orders pool transactions, executes
-//! them, computes the state root, commits the block atomically and tells the pool and the
-//! subscribers.
+//! Block production as a two-stage pipeline, each stage a task that owns its state:
+//!
+//! 1. the **producer**, every `block_time`: orders pool transactions, executes them on top of
+//!    the last *executed* block (committed state plus the blocks still in flight), updates
+//!    the pool, and hands the executed block on;
+//! 2. the **committer**, strictly in block order: computes the state root, seals the header
+//!    (parent hash, state root), commits the block in one atomic RocksDB write, and only
+//!    then publishes it (RPC head, receipts, subscriptions).
+//!
+//! So block N+1 executes while block N is rooted and committed. The channel between them is
+//! bounded: a slow disk slows production instead of piling up unsaved blocks. A failed
+//! commit stops the pipeline; nothing after the failed block is committed.
 
 use crate::{
     chain::Chain,
@@ -8,18 +17,65 @@ use crate::{
     metrics::SequencerMetrics,
     pool::{TxPool, next_base_fee},
 };
-use alloy_primitives::{Address, B256, map::HashSet};
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, keccak256, map::HashSet};
 use lanes_executor::{
-    BlockEnvInput, BlockExecutor, ExecutorError, RecoveredTx, SealedBlock, SkipReason, StateReader,
-    TxSource, root,
+    BlockEnvInput, BlockExecutor, ExecutedBlock, ExecutorError, RecoveredTx, SkipReason,
+    StateChanges, StateReader, StoredAccount, TxSource,
 };
 use lanes_monitoring::Health;
 use std::{
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+
+/// How many executed blocks may wait for the committer before the producer waits.
+const PIPELINE_DEPTH: usize = 2;
+
+/// The executor the node runs, chosen by `executor.mode`.
+#[derive(Debug)]
+pub enum NodeExecutor {
+    /// One transaction after another (the reference).
+    Sequential(lanes_executor::SequentialExecutor),
+    /// Lanes on a worker pool with exactly the sequential result.
+    Parallel(Box<lanes_executor::ParallelExecutor>),
+}
+
+impl NodeExecutor {
+    /// Statistics of the last block, when the executor keeps any.
+    pub fn last_stats(&self) -> Option<lanes_executor::ExecutionStats> {
+        match self {
+            Self::Sequential(_) => None,
+            Self::Parallel(executor) => Some(executor.last_stats()),
+        }
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        match self {
+            Self::Sequential(_) => 1,
+            Self::Parallel(executor) => executor.threads(),
+        }
+    }
+}
+
+impl BlockExecutor for NodeExecutor {
+    fn execute<R: StateReader>(
+        &self,
+        chain: &lanes_executor::ChainSpec,
+        env: &BlockEnvInput,
+        state: R,
+        source: &mut dyn TxSource,
+    ) -> Result<ExecutedBlock, ExecutorError> {
+        match self {
+            Self::Sequential(executor) => executor.execute(chain, env, state, source),
+            Self::Parallel(executor) => executor.execute(chain, env, state, source),
+        }
+    }
+}
 
 /// Block production settings (mapped from `sequencer.*` config).
 #[derive(Clone, Debug)]
@@ -58,27 +114,61 @@ impl TxSource for PoolSource {
     }
 }
 
-/// The block producer task.
-pub struct BlockProducer<E> {
+/// What the next block builds on: the last executed block (maybe not committed yet).
+#[derive(Clone, Debug)]
+struct Tip {
+    number: u64,
+    timestamp: u64,
+    gas_limit: u64,
+    header_for_fee: Header,
+    prevrandao: B256,
+}
+
+impl Tip {
+    fn of(header: &Header) -> Self {
+        Self {
+            number: header.number,
+            timestamp: header.timestamp,
+            gas_limit: header.gas_limit,
+            header_for_fee: fee_header(header.gas_used, header.gas_limit, header.base_fee_per_gas),
+            prevrandao: header.mix_hash,
+        }
+    }
+}
+
+/// The header fields the EIP-1559 update reads.
+fn fee_header(gas_used: u64, gas_limit: u64, base_fee: Option<u64>) -> Header {
+    Header {
+        gas_used,
+        gas_limit,
+        base_fee_per_gas: base_fee,
+        ..Default::default()
+    }
+}
+
+/// The block producer task (stage 1).
+pub struct BlockProducer {
     chain: Arc<Chain>,
     pool: Arc<TxPool>,
-    executor: Arc<E>,
+    executor: Arc<NodeExecutor>,
     config: ProducerConfig,
     metrics: Arc<SequencerMetrics>,
     health: Health,
+    tip: Tip,
     last_block_at: Instant,
 }
 
-impl<E: BlockExecutor + 'static> BlockProducer<E> {
-    /// Creates the producer.
+impl BlockProducer {
+    /// Creates the producer on top of the committed head.
     pub fn new(
         chain: Arc<Chain>,
         pool: Arc<TxPool>,
-        executor: Arc<E>,
+        executor: Arc<NodeExecutor>,
         config: ProducerConfig,
         metrics: Arc<SequencerMetrics>,
         health: Health,
     ) -> Self {
+        let tip = Tip::of(&chain.head().header);
         Self {
             chain,
             pool,
@@ -86,129 +176,145 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
             config,
             metrics,
             health,
+            tip,
             last_block_at: Instant::now(),
         }
     }
 
-    /// Produces blocks until `shutdown` fires; then stops intake, seals and commits what is
-    /// pending, and returns. An error is fatal: nothing after the failed block is produced.
+    /// Produces blocks until `shutdown` fires; then stops intake, executes and commits what
+    /// is pending, drains the committer and returns. An error is fatal: nothing after the
+    /// failed block is committed.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ExecutorError> {
+        let (to_committer, from_producer) = mpsc::channel(PIPELINE_DEPTH);
+        let committer = Committer {
+            chain: self.chain.clone(),
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            parent_hash: self.chain.head().hash,
+            last_commit_at: Instant::now(),
+        };
+        let committer = tokio::spawn(committer.run(from_producer));
+
         let mut ticker = tokio::time::interval(self.config.block_time);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let head = self.chain.head();
         self.health
             .block_produced(head.number(), head.header.timestamp);
         info!(target: "lanes::producer", head = head.number(), block_time = ?self.config.block_time, "block producer started");
+        let mut result = Ok(());
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = shutdown.cancelled() => break,
             }
-            if let Err(err) = self.tick().await {
+            if let Err(err) = self.tick(&to_committer).await {
                 error!(target: "lanes::producer", %err, "block production failed; stopping");
-                return Err(err);
+                result = Err(err);
+                break;
             }
         }
-        self.pool.stop_accepting();
-        // Seal what was accepted before intake stopped, so nothing acknowledged is left
-        // only in memory.
-        if self.pool.lock().len_pending() > 0 {
-            self.produce().await?;
+        if result.is_ok() {
+            self.pool.stop_accepting();
+            // Execute what was accepted before intake stopped, so nothing acknowledged is
+            // left only in memory.
+            if self.pool.lock().len_pending() > 0 {
+                result = self.produce(&to_committer).await;
+            }
         }
+        drop(to_committer);
+        let committed = committer
+            .await
+            .map_err(|e| ExecutorError::Evm(format!("committer task panicked: {e}")))?;
         info!(target: "lanes::producer", head = self.chain.head().number(), "block producer stopped");
-        Ok(())
+        result.and(committed)
     }
 
-    async fn tick(&mut self) -> Result<(), ExecutorError> {
+    async fn tick(
+        &mut self,
+        to_committer: &mpsc::Sender<ExecutedBlock>,
+    ) -> Result<(), ExecutorError> {
         let has_pending = self.pool.lock().len_pending() > 0;
         let empty_due = self
             .config
             .empty_block_interval
             .is_some_and(|interval| self.last_block_at.elapsed() >= interval);
         if has_pending || empty_due {
-            self.produce().await?;
+            self.produce(to_committer).await?;
         } else {
             // Idle but healthy: the node is up and would produce if there were work.
-            let head = self.chain.head();
-            self.health.block_produced(head.number(), now_secs());
+            self.health
+                .block_produced(self.chain.head().number(), now_secs());
         }
         Ok(())
     }
 
-    /// Builds, seals and commits one block on top of the head.
-    pub async fn produce(&mut self) -> Result<Arc<SealedBlock>, ExecutorError> {
-        let parent = self.chain.head();
+    /// Executes one block on top of the tip and hands it to the committer.
+    async fn produce(
+        &mut self,
+        to_committer: &mpsc::Sender<ExecutedBlock>,
+    ) -> Result<(), ExecutorError> {
         let spec = self.chain.spec().clone();
-        let base_fee = next_base_fee(&parent.header, spec.base_fee_floor);
+        let base_fee = next_base_fee(&self.tip.header_for_fee, spec.base_fee_floor);
+        let number = self.tip.number + 1;
         let env = BlockEnvInput {
-            number: parent.number() + 1,
-            parent_hash: parent.hash,
+            number,
+            // Filled in by the committer when it seals, once the parent's root is known.
+            parent_hash: B256::ZERO,
             // Sub-second blocks share a timestamp; it never goes backwards.
-            timestamp: now_secs().max(parent.header.timestamp),
+            timestamp: now_secs().max(self.tip.timestamp),
             beneficiary: self.config.fee_recipient,
-            gas_limit: parent.header.gas_limit,
+            gas_limit: self.tip.gas_limit,
             base_fee,
-            // Deterministic and derivable by anyone replaying the chain from L1.
-            prevrandao: parent.hash,
+            // Derivable by anyone replaying the chain, and independent of the parent's state
+            // root so execution need not wait for it.
+            prevrandao: keccak256([self.tip.prevrandao.as_slice(), &number.to_be_bytes()].concat()),
             parent_beacon_block_root: B256::ZERO,
             max_txs: self.config.max_block_txs,
+            excess_blob_gas: 0,
         };
-        let production_started = Instant::now();
-        let ordering_started = Instant::now();
+        let started = Instant::now();
         let best = self.pool.lock().best_transactions(base_fee);
-        let ordering = ordering_started.elapsed();
+        let ordering = started.elapsed();
         let deadline = Instant::now() + self.config.block_time.mul_f64(0.6);
         let executor = self.executor.clone();
-        let storage = self.chain.storage().clone();
-        let metrics = self.metrics.clone();
-
-        let (block, invalid, touched) = tokio::task::spawn_blocking(move || {
+        let reader = self.chain.pipeline_reader(number);
+        let (executed, invalid, touched) = tokio::task::spawn_blocking(move || {
             let mut source = PoolSource {
                 best,
                 deadline,
                 invalid: Vec::new(),
             };
-            let started = Instant::now();
-            let executed = executor.execute(&spec, &env, storage.clone(), &mut source)?;
-            let execution = started.elapsed();
-            let started = Instant::now();
-            let state_root = root::state_root_with(&*storage, &executed.changes)?;
-            let root_time = started.elapsed();
-            let (block, changes) = executed.seal(state_root);
-            let started = Instant::now();
-            storage.commit_block(&block, &changes)?;
-            let commit = started.elapsed();
-            for (stage, time) in [
-                ("ordering", ordering),
-                ("execution", execution),
-                ("state_root", root_time),
-                ("commit", commit),
-            ] {
-                metrics
-                    .stage_seconds
-                    .with_label_values(&[stage])
-                    .observe(time.as_secs_f64());
-            }
-            // Every account the block changed, so pooled senders that only received funds are
-            // promoted too; plus skipped senders, whose pool view may be stale.
-            let invalid = source.invalid;
-            let mut touched: Vec<(Address, AccountState)> = changes
-                .accounts
-                .iter()
-                .map(|(address, change)| (*address, account_state(change.info)))
-                .collect();
-            let changed: HashSet<Address> = changes.accounts.keys().copied().collect();
-            for (_, sender, _) in &invalid {
-                if !changed.contains(sender) {
-                    touched.push((*sender, account_state(storage.account(*sender)?)));
-                }
-            }
-            Ok::<_, ExecutorError>((Arc::new(block), invalid, touched))
+            let executed = executor.execute(&spec, &env, reader.clone(), &mut source)?;
+            let touched = touched_accounts(&executed.changes, &source.invalid, &reader)?;
+            Ok::<_, ExecutorError>((executed, source.invalid, touched))
         })
         .await
-        .map_err(|e| ExecutorError::Evm(format!("block task panicked: {e}")))??;
+        .map_err(|e| ExecutorError::Evm(format!("execution task panicked: {e}")))??;
+        let execution = started.elapsed() - ordering;
+        if let Some(stats) = self.executor.last_stats() {
+            self.metrics.executor_lanes.observe(stats.lanes as f64);
+            self.metrics
+                .executor_reexecutions
+                .inc_by(stats.reexecutions as u64);
+            self.metrics
+                .executor_conflicts
+                .inc_by(stats.conflicts as u64);
+            self.metrics.executor_speedup.set(stats.speedup_estimate());
+        }
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["ordering"])
+            .observe(ordering.as_secs_f64());
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["execution"])
+            .observe(execution.as_secs_f64());
 
-        let included: Vec<B256> = block.transactions.iter().map(|t| t.hash()).collect();
+        // The next block builds on this one: its state joins the in-flight overlay and its
+        // transactions leave the pool now, before it is committed.
+        self.chain
+            .push_in_flight(number, Arc::new(executed.changes.clone()));
+        let included: Vec<B256> = executed.transactions.iter().map(|t| t.hash()).collect();
         let invalid_hashes: Vec<B256> = invalid.iter().map(|(h, _, _)| *h).collect();
         for (hash, _, why) in &invalid {
             debug!(target: "lanes::producer", %hash, reason = %why, "dropped transaction invalid at execution");
@@ -217,13 +323,114 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
                 .with_label_values(&["invalid"])
                 .inc();
         }
-        let next_fee = next_base_fee(&block.header, self.chain.spec().base_fee_floor);
+        let next_fee = next_base_fee(
+            &fee_header(
+                executed.gas_used,
+                executed.env.gas_limit,
+                Some(executed.env.base_fee),
+            ),
+            self.chain.spec().base_fee_floor,
+        );
         self.pool
             .on_block(&included, next_fee, touched, &invalid_hashes);
-        self.chain.set_head(block.clone());
-
-        let interval = self.last_block_at.elapsed();
+        self.tip = Tip {
+            number,
+            timestamp: executed.env.timestamp,
+            gas_limit: executed.env.gas_limit,
+            header_for_fee: fee_header(
+                executed.gas_used,
+                executed.env.gas_limit,
+                Some(executed.env.base_fee),
+            ),
+            prevrandao: executed.env.prevrandao,
+        };
         self.last_block_at = Instant::now();
+        if execution > self.config.block_time {
+            warn!(target: "lanes::producer", ?execution, block_time = ?self.config.block_time, "executing a block took longer than the block time");
+        }
+        to_committer
+            .send(executed)
+            .await
+            .map_err(|_| ExecutorError::Evm("the committer stopped".into()))
+    }
+}
+
+/// Every account the block changed, so pooled senders that only received funds are
+/// promoted too; plus skipped senders, whose pool view may be stale.
+fn touched_accounts(
+    changes: &StateChanges,
+    invalid: &[(B256, Address, String)],
+    state: &impl StateReader,
+) -> Result<Vec<(Address, AccountState)>, ExecutorError> {
+    let mut touched: Vec<(Address, AccountState)> = changes
+        .accounts
+        .iter()
+        .map(|(address, change)| (*address, account_state(change.info)))
+        .collect();
+    let changed: HashSet<Address> = changes.accounts.keys().copied().collect();
+    for (_, sender, _) in invalid {
+        if !changed.contains(sender) {
+            touched.push((*sender, account_state(state.account(*sender)?)));
+        }
+    }
+    Ok(touched)
+}
+
+/// The committer task (stage 2): roots, seals, commits and publishes blocks in order.
+struct Committer {
+    chain: Arc<Chain>,
+    metrics: Arc<SequencerMetrics>,
+    health: Health,
+    parent_hash: B256,
+    last_commit_at: Instant,
+}
+
+impl Committer {
+    async fn run(mut self, mut blocks: mpsc::Receiver<ExecutedBlock>) -> Result<(), ExecutorError> {
+        while let Some(executed) = blocks.recv().await {
+            if let Err(err) = self.commit(executed).await {
+                error!(target: "lanes::producer", %err, "committing a block failed; stopping the pipeline");
+                // Readers waiting for a hash this committer will never seal must not hang.
+                self.chain.sealed_hashes().fail();
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, mut executed: ExecutedBlock) -> Result<(), ExecutorError> {
+        executed.env.parent_hash = self.parent_hash;
+        let chain = self.chain.clone();
+        let metrics = self.metrics.clone();
+        let block = tokio::task::spawn_blocking(move || {
+            let storage = chain.storage();
+            // The committer runs blocks in order, so storage holds exactly the parent state.
+            let started = Instant::now();
+            let state_root = lanes_executor::root::state_root_with(&**storage, &executed.changes)?;
+            let root_time = started.elapsed();
+            let (block, changes) = executed.seal(state_root);
+            chain.sealed_hashes().insert(block.number(), block.hash);
+            let started = Instant::now();
+            storage.commit_block(&block, &changes)?;
+            let commit = started.elapsed();
+            metrics
+                .stage_seconds
+                .with_label_values(&["state_root"])
+                .observe(root_time.as_secs_f64());
+            metrics
+                .stage_seconds
+                .with_label_values(&["commit"])
+                .observe(commit.as_secs_f64());
+            Ok::<_, ExecutorError>(Arc::new(block))
+        })
+        .await
+        .map_err(|e| ExecutorError::Evm(format!("commit task panicked: {e}")))??;
+
+        self.parent_hash = block.hash;
+        self.chain.pop_in_flight(block.number());
+        self.chain.set_head(block.clone());
+        let interval = self.last_commit_at.elapsed();
+        self.last_commit_at = Instant::now();
         self.metrics.head_block.set(block.number() as i64);
         self.metrics.block_interval.observe(interval.as_secs_f64());
         self.metrics
@@ -242,15 +449,11 @@ impl<E: BlockExecutor + 'static> BlockProducer<E> {
         if !block.transactions.is_empty() || block.number() % 100 == 0 {
             info!(target: "lanes::producer", number = block.number(), txs = block.transactions.len(), gas = block.header.gas_used, hash = %block.hash, "sealed block");
         }
-        let production = production_started.elapsed();
-        if production > self.config.block_time {
-            warn!(target: "lanes::producer", ?production, block_time = ?self.config.block_time, "producing a block took longer than the block time");
-        }
-        Ok(block)
+        Ok(())
     }
 }
 
-fn account_state(account: Option<lanes_executor::StoredAccount>) -> AccountState {
+fn account_state(account: Option<StoredAccount>) -> AccountState {
     AccountState {
         nonce: account.map_or(0, |a| a.nonce),
         balance: account.map_or(Default::default(), |a| a.balance),

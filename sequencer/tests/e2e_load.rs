@@ -69,7 +69,23 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn thousand_transactions_from_ten_senders() {
-    let mut node = Node::builder().block_time("200ms").spawn();
+    thousand_transactions(Node::builder().block_time("200ms").spawn());
+}
+
+/// The same load through the parallel executor: the same exact balances and a state root
+/// that matches a recomputation.
+#[test]
+fn thousand_transactions_with_the_parallel_executor() {
+    thousand_transactions(
+        Node::builder()
+            .block_time("200ms")
+            .config_str("executor", "mode", "parallel")
+            .config("executor", "threads", "2")
+            .spawn(),
+    );
+}
+
+fn thousand_transactions(mut node: Node) {
     let url: alloy::transports::http::reqwest::Url = node.rpc_url().parse().unwrap();
     let senders: Vec<PrivateKeySigner> = (0..10).map(signer).collect();
     let recipient = |i: usize| Address::with_last_byte(0xa0 + i as u8);
@@ -245,4 +261,88 @@ fn sigterm_commits_accepted_transactions() {
     }
     let account = storage.account(signer.address()).unwrap().unwrap();
     assert_eq!(account.nonce, 5);
+}
+
+/// With 50 ms blocks, block N+1 executes while N is still being rooted and committed. A
+/// contract that stores `BLOCKHASH(number - 1)` at slot `number` must see exactly the hash
+/// each parent was sealed with.
+#[test]
+fn blockhash_of_a_block_still_in_the_pipeline_is_its_sealed_hash() {
+    let mut node = Node::builder().block_time("50ms").spawn();
+    let url: alloy::transports::http::reqwest::Url = node.rpc_url().parse().unwrap();
+    let deployer = signer(6);
+    // runtime: SSTORE(NUMBER, BLOCKHASH(NUMBER - 1))
+    let code = [0x43, 0x60, 0x01, 0x90, 0x03, 0x40, 0x43, 0x55, 0x00];
+    let mut init = vec![
+        0x60, 9, 0x60, 0x0c, 0x5f, 0x39, 0x60, 9, 0x5f, 0xf3, 0x00, 0x00,
+    ];
+    init.extend(code);
+    let sign = |nonce: u64, to: TxKind, input: Vec<u8>| {
+        let mut tx = TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: 1_000_000,
+            to,
+            input: input.into(),
+            ..Default::default()
+        };
+        let signature = deployer.sign_transaction_sync(&mut tx).unwrap();
+        TxEnvelope::from(tx.into_signed(signature)).encoded_2718()
+    };
+    let contract = deployer.address().create(0);
+    let rt = runtime();
+    rt.block_on(async {
+        let provider = ProviderBuilder::new().connect_http(url);
+        let _ = provider
+            .send_raw_transaction(&sign(0, TxKind::Create, init))
+            .await
+            .unwrap();
+        let mut hashes = Vec::new();
+        for nonce in 1..=30u64 {
+            let pending = provider
+                .send_raw_transaction(&sign(nonce, TxKind::Call(contract), Vec::new()))
+                .await
+                .unwrap();
+            hashes.push(*pending.tx_hash());
+            // Spread the calls over many blocks.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut checked = std::collections::BTreeSet::new();
+        for hash in hashes {
+            let receipt = loop {
+                if let Some(r) = provider.get_transaction_receipt(hash).await.unwrap() {
+                    break r;
+                }
+                assert!(Instant::now() < deadline, "no receipt for {hash}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert!(receipt.status());
+            let number = receipt.block_number.unwrap();
+            let stored = provider
+                .get_storage_at(contract, U256::from(number))
+                .await
+                .unwrap();
+            let parent = provider
+                .get_block_by_number((number - 1).into())
+                .await
+                .unwrap()
+                .expect("parent block");
+            assert_eq!(
+                B256::from(stored),
+                parent.header.hash,
+                "BLOCKHASH({}) in block {number}",
+                number - 1
+            );
+            checked.insert(number);
+        }
+        assert!(
+            checked.len() >= 5,
+            "calls spread over several blocks: {checked:?}"
+        );
+    });
+    node.terminate();
+    check_datadir(&node);
 }

@@ -158,6 +158,21 @@ fn protocol_errors_use_json_rpc_codes() {
     }
     // And the node still serves.
     assert_eq!(node.rpc_ok("eth_chainId", json!([])), "0xa455");
+    // Calls are counted per method; unknown names share one label.
+    let (status, metrics) = node.metrics().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("lanes_rpc_requests_total{method=\"eth_chainId\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lanes_rpc_errors_total{method=\"unknown\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("eth_doesNotExist"),
+        "method names from clients are not labels"
+    );
 }
 
 #[test]

@@ -132,6 +132,7 @@ pub fn simulate(
         prevrandao: head.header.mix_hash,
         parent_beacon_block_root: B256::ZERO,
         max_txs: 1,
+        excess_blob_gas: 0,
     }
     .block_env();
     if no_fee {

@@ -6,6 +6,9 @@ mod call;
 mod convert;
 mod error;
 mod eth;
+mod metrics;
+
+pub use metrics::{RpcMetrics, RpcMetricsLayer};
 
 pub use error::RpcResult;
 
@@ -56,6 +59,8 @@ pub struct RpcContext {
     pub config: RpcConfig,
     /// `web3_clientVersion`.
     pub client_version: String,
+    /// Metrics the RPC middleware records.
+    pub metrics: Arc<crate::metrics::SequencerMetrics>,
 }
 
 /// Builds the RPC module with every method registered.
@@ -84,7 +89,14 @@ pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
 /// Starts the server; it runs until the handle is stopped.
 pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ctx.config.clone();
+    let metrics = ctx.metrics.clone();
+    let module = module(ctx);
+    let known: Vec<&'static str> = module.method_names().collect();
     let server = Server::builder()
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer(RpcMetricsLayer::new(metrics, known)),
+        )
         .set_config(
             ServerConfig::builder()
                 .max_request_body_size(config.max_request_body_bytes)
@@ -97,7 +109,7 @@ pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle
         .build(config.addr)
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(module(ctx));
+    let handle = server.start(module);
     Ok((addr, handle))
 }
 

@@ -1,0 +1,468 @@
+//! The committed side of a block: the state every transaction before the current one left,
+//! the included transactions and receipts, and the in-order decisions that go back to the
+//! source.
+
+use super::spec::{Included, Read, Scratch, TxRecord, apply_write};
+use crate::{
+    block::{BlockTx, RecoveredTx},
+    error::{ExecutorError, ExecutorResult},
+    evm::{BlockEnvInput, ChainSpec, build_evm, tx_env},
+    executor::{SkipReason, TxSource, apply_beacon_root},
+    state::{AccountChange, BlockState, CodeCache, StateChanges, StateReader, StoredAccount},
+};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope};
+use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashSet};
+use revm::{Database, ExecuteCommitEvm, context::result::EVMError};
+use std::sync::Arc;
+
+/// What the block looks like so far.
+pub(super) struct Committer<'r, R> {
+    pub db: BlockState<&'r R>,
+    pub chain: &'r ChainSpec,
+    pub env: &'r BlockEnvInput,
+    pub transactions: Vec<BlockTx>,
+    pub receipts: Vec<ReceiptEnvelope>,
+    pub gas_used: u64,
+    /// Senders with a skipped transaction: the source no longer offers their later ones.
+    pub dropped: HashSet<Address>,
+    /// Transactions executed again on the committed state.
+    pub reexecutions: usize,
+}
+
+impl<'r, R: StateReader> Committer<'r, R> {
+    pub(super) fn new(
+        reader: &'r R,
+        codes: CodeCache,
+        chain: &'r ChainSpec,
+        env: &'r BlockEnvInput,
+    ) -> ExecutorResult<Self> {
+        let mut committer = Self {
+            db: BlockState::new(reader, codes),
+            chain,
+            env,
+            transactions: Vec::new(),
+            receipts: Vec::new(),
+            gas_used: 0,
+            dropped: HashSet::default(),
+            reexecutions: 0,
+        };
+        let mut evm = build_evm(chain, env.block_env(), &mut committer.db, |_| {});
+        apply_beacon_root(&mut evm, env)?;
+        Ok(committer)
+    }
+
+    /// Records a skip exactly where the sequential builder would have made it.
+    pub(super) fn skip(&mut self, source: &mut dyn TxSource, tx: &RecoveredTx, reason: SkipReason) {
+        self.dropped.insert(tx.signer());
+        source.skip(tx, reason);
+    }
+
+    fn include(
+        &mut self,
+        tx: &Arc<RecoveredTx>,
+        gas_used: u64,
+        mut receipt: alloy_consensus::ReceiptWithBloom<Receipt<alloy_primitives::Log>>,
+    ) {
+        self.gas_used += gas_used;
+        receipt.receipt.cumulative_gas_used = self.gas_used;
+        self.receipts
+            .push(ReceiptEnvelope::from_typed(tx.tx_type(), receipt));
+        self.transactions.push(BlockTx::new(tx.clone()));
+    }
+
+    /// Executes `txs` one by one on the committed state, like the sequential builder.
+    pub(super) fn run_serial<'t>(
+        &mut self,
+        txs: impl IntoIterator<Item = &'t Arc<RecoveredTx>>,
+        source: &mut dyn TxSource,
+    ) -> ExecutorResult<()> {
+        let mut evm = build_evm(self.chain, self.env.block_env(), &mut self.db, |_| {});
+        for tx in txs {
+            if self.dropped.contains(&tx.signer()) {
+                continue;
+            }
+            match evm.transact_commit(tx_env(tx)) {
+                Ok(result) => {
+                    self.gas_used += result.tx_gas_used();
+                    let receipt = Receipt {
+                        status: Eip658Value::Eip658(result.is_success()),
+                        cumulative_gas_used: self.gas_used,
+                        logs: result.into_logs(),
+                    };
+                    self.receipts.push(ReceiptEnvelope::from_typed(
+                        tx.tx_type(),
+                        receipt.with_bloom(),
+                    ));
+                    self.transactions.push(BlockTx::new(tx.clone()));
+                }
+                Err(EVMError::Transaction(invalid)) => {
+                    self.dropped.insert(tx.signer());
+                    source.skip(tx, SkipReason::Invalid(invalid.to_string()));
+                }
+                Err(EVMError::Database(err)) => return Err(err),
+                Err(other) => return Err(ExecutorError::Evm(other.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes one transaction on the committed state with revm's own handler.
+    fn execute_exact(
+        &mut self,
+        tx: &Arc<RecoveredTx>,
+        source: &mut dyn TxSource,
+    ) -> ExecutorResult<()> {
+        self.run_serial(std::iter::once(tx), source)
+    }
+
+    /// True if every value `reads` saw is what the committed state holds now.
+    pub(super) fn reads_current(&mut self, reads: &[Read]) -> ExecutorResult<bool> {
+        for read in reads {
+            let current = match *read {
+                Read::Account {
+                    address,
+                    value,
+                    credit_only: false,
+                } => self.db.account(address)? == value,
+                Read::Account {
+                    address,
+                    credit_only: true,
+                    ..
+                } => self
+                    .db
+                    .account(address)?
+                    .is_none_or(|a| a.code_hash == KECCAK256_EMPTY),
+                Read::Slot {
+                    address,
+                    slot,
+                    value,
+                    ..
+                } => Database::storage(&mut self.db, address, slot)? == value,
+            };
+            if !current {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Commits a speculative result whose reads are current: its writes, its credit and
+    /// the reward, with the rules the sequential builder's per-transaction commit follows.
+    /// Returns false (and changes nothing) if the credit would overflow, which revm handles
+    /// differently; the caller then executes exactly.
+    pub(super) fn commit_recorded(
+        &mut self,
+        tx: &Arc<RecoveredTx>,
+        scratch: &Scratch,
+        record: &TxRecord,
+        included: Included,
+    ) -> ExecutorResult<bool> {
+        let Included {
+            gas_used,
+            receipt,
+            reward,
+            credit,
+        } = included;
+        if let Some((to, amount)) = credit {
+            let balance = self.db.account(to)?.map_or(U256::ZERO, |a| a.balance);
+            if balance.checked_add(amount).is_none() {
+                return Ok(false);
+            }
+        }
+        let (writes, codes) = scratch.writes_of(record);
+        for write in writes {
+            apply_write(&mut self.db.changes, write, scratch.slots_of(write));
+        }
+        for (hash, code) in codes {
+            self.db
+                .changes
+                .codes
+                .entry(*hash)
+                .or_insert_with(|| code.clone());
+        }
+        if let Some((to, amount)) = credit {
+            credit_account(&mut self.db, to, amount)?;
+        }
+        touch_credit(&mut self.db, self.env.beneficiary, reward)?;
+        self.include(tx, gas_used, receipt);
+        Ok(true)
+    }
+
+    /// Commits a window whose speculative results are all valid, merging the workers'
+    /// views instead of replaying every transaction. `outputs` must be in worker order and
+    /// `order` lists (worker, record) in block order. Returns false, changing nothing, if
+    /// the views cannot be merged exactly (then the caller replays).
+    pub(super) fn try_merge(
+        &mut self,
+        outputs: &mut [Scratch],
+        shared: &[Address],
+        predicted_finals: &alloy_primitives::map::HashMap<(Address, U256), U256>,
+    ) -> ExecutorResult<bool> {
+        let mut combined = Vec::with_capacity(shared.len());
+        for address in shared {
+            let window_start = self.db.account(*address)?;
+            match combine(outputs, *address, window_start, predicted_finals) {
+                Some(change) => combined.push((*address, change)),
+                None => return Ok(false),
+            }
+        }
+        for output in outputs.iter_mut() {
+            for address in shared {
+                output.local.accounts.remove(address);
+            }
+        }
+        let changes = &mut self.db.changes;
+        // Typically the committed state is small next to a window's changes: adopt the
+        // largest worker's table and fold the older entries under it instead of inserting
+        // every account again.
+        if let Some(largest) = outputs.iter_mut().max_by_key(|o| o.local.accounts.len())
+            && largest.local.accounts.len() > changes.accounts.len()
+        {
+            let mut older = std::mem::replace(
+                &mut changes.accounts,
+                std::mem::take(&mut largest.local.accounts),
+            );
+            for (address, earlier) in older.drain() {
+                fold_under(changes, address, earlier);
+            }
+            // The worker gets the emptied table back, so its memory is still reused.
+            largest.local.accounts = older;
+        }
+        let incoming: usize = outputs.iter().map(|o| o.local.accounts.len()).sum();
+        changes.accounts.reserve(incoming);
+        for output in outputs.iter_mut() {
+            // Drained, not moved: the worker keeps the memory for the next window.
+            for (address, later) in output.local.accounts.drain() {
+                fold(changes, address, later);
+            }
+            for (hash, code) in output.local.codes.drain() {
+                changes.codes.entry(hash).or_insert(code);
+            }
+        }
+        for (address, later) in combined {
+            fold(changes, address, later);
+        }
+        Ok(true)
+    }
+
+    /// Records an included transaction whose state is already in the committed state.
+    pub(super) fn include_merged(
+        &mut self,
+        tx: &Arc<RecoveredTx>,
+        gas_used: u64,
+        receipt: alloy_consensus::ReceiptWithBloom<Receipt<alloy_primitives::Log>>,
+    ) {
+        self.include(tx, gas_used, receipt);
+    }
+
+    /// Pays the rewards of consecutive included transactions in one go. Equivalent to paying
+    /// them one by one: after the first payment the account can only be left empty (and so
+    /// deleted again) if every later reward is zero too.
+    pub(super) fn pay_rewards(
+        &mut self,
+        rewards: impl IntoIterator<Item = U256>,
+    ) -> ExecutorResult<()> {
+        let mut rewards = rewards.into_iter();
+        let Some(first) = rewards.next() else {
+            return Ok(());
+        };
+        touch_credit(&mut self.db, self.env.beneficiary, first)?;
+        let rest = rewards.fold(U256::ZERO, |sum, r| sum.saturating_add(r));
+        touch_credit(&mut self.db, self.env.beneficiary, rest)?;
+        Ok(())
+    }
+
+    /// Executes `tx` exactly (after its speculative result turned out stale).
+    pub(super) fn reexecute(
+        &mut self,
+        tx: &Arc<RecoveredTx>,
+        source: &mut dyn TxSource,
+    ) -> ExecutorResult<()> {
+        self.reexecutions += 1;
+        self.execute_exact(tx, source)
+    }
+
+    /// Gas left in the block.
+    pub(super) fn gas_left(&self) -> u64 {
+        self.env.gas_limit - self.gas_used
+    }
+}
+
+/// The merged change of `address`, touched by several workers, or `None` if their changes
+/// do not combine exactly. Validation guarantees that at most one worker changed the account
+/// outright, and that then no other worker credited it; credits from different workers add.
+fn combine(
+    outputs: &[Scratch],
+    address: Address,
+    window_start: Option<StoredAccount>,
+    predicted_finals: &alloy_primitives::map::HashMap<(Address, U256), U256>,
+) -> Option<AccountChange> {
+    use super::spec::{Loc, NEVER};
+    let mut writer: Option<usize> = None;
+    let mut creditors = Vec::new();
+    let mut credit_total = U256::ZERO;
+    let mut storage_cleared = false;
+    let mut cleared_by = None;
+    let mut slot_writers = 0;
+    let mut storage = alloy_primitives::map::HashMap::default();
+    let mut infos = Vec::new();
+    for (w, output) in outputs.iter().enumerate() {
+        let Some(change) = output.local.accounts.get(&address) else {
+            continue;
+        };
+        if output
+            .first_writes
+            .get(&Loc::Account(address))
+            .is_some_and(|f| f.write != NEVER)
+        {
+            if writer.is_some() {
+                return None;
+            }
+            writer = Some(w);
+        }
+        if let Some(credit) = output.credits.get(&address) {
+            credit_total = credit_total.checked_add(*credit)?;
+            creditors.push(w);
+        }
+        if change.storage_cleared {
+            storage_cleared = true;
+            cleared_by = Some(w);
+        }
+        if !change.storage.is_empty() {
+            slot_writers += 1;
+        }
+        for (slot, value) in &change.storage {
+            // Several workers credit a predicted slot; its value is the last credit's.
+            if let Some(last) = predicted_finals.get(&(address, *slot)) {
+                storage.insert(*slot, *last);
+            } else if storage.insert(*slot, *value).is_some() {
+                return None;
+            }
+        }
+        infos.push((w, change.info));
+    }
+    // A clear in one worker and slot writes in another would depend on their order.
+    if let Some(w) = cleared_by {
+        let own = usize::from(
+            outputs[w]
+                .local
+                .accounts
+                .get(&address)
+                .is_some_and(|c| !c.storage.is_empty()),
+        );
+        if slot_writers > own {
+            return None;
+        }
+    }
+    let info = match writer {
+        // The writer's own credits are in its view; nobody else may have credited.
+        Some(w) => {
+            if creditors.iter().any(|c| *c != w) {
+                return None;
+            }
+            infos.iter().find(|(v, _)| *v == w).map(|(_, info)| *info)?
+        }
+        None if !credit_total.is_zero() => {
+            let mut account = window_start.unwrap_or(StoredAccount {
+                code_hash: KECCAK256_EMPTY,
+                ..Default::default()
+            });
+            account.balance = account.balance.checked_add(credit_total)?;
+            Some(account)
+        }
+        None => {
+            let first = infos[0].1;
+            if infos.iter().any(|(_, info)| *info != first) {
+                return None;
+            }
+            first
+        }
+    };
+    Some(AccountChange {
+        info,
+        storage_cleared,
+        storage,
+    })
+}
+
+/// Folds `later`, a change made after everything in `changes`, into `changes`: the rule of
+/// [`StateChanges::extend`] for one account.
+fn fold(changes: &mut StateChanges, address: Address, later: AccountChange) {
+    match changes.accounts.entry(address) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(later);
+        }
+        std::collections::hash_map::Entry::Occupied(mut slot) => {
+            let entry = slot.get_mut();
+            if later.storage_cleared {
+                entry.storage_cleared = true;
+                entry.storage.clear();
+            }
+            entry.info = later.info;
+            entry.storage.extend(later.storage);
+        }
+    }
+}
+
+/// Folds `earlier`, a change made before everything in `changes`, under `changes`.
+fn fold_under(changes: &mut StateChanges, address: Address, earlier: AccountChange) {
+    match changes.accounts.entry(address) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(earlier);
+        }
+        std::collections::hash_map::Entry::Occupied(mut slot) => {
+            let later = std::mem::replace(slot.get_mut(), earlier);
+            let entry = slot.get_mut();
+            if later.storage_cleared {
+                entry.storage_cleared = true;
+                entry.storage.clear();
+            }
+            entry.info = later.info;
+            entry.storage.extend(later.storage);
+        }
+    }
+}
+
+/// Credits a plain transfer's recipient as revm's commit of that transfer would.
+fn credit_account<R: StateReader>(
+    db: &mut BlockState<R>,
+    address: Address,
+    amount: U256,
+) -> ExecutorResult<()> {
+    let mut account = db.account(address)?.unwrap_or(StoredAccount {
+        code_hash: KECCAK256_EMPTY,
+        ..Default::default()
+    });
+    account.balance = account
+        .balance
+        .checked_add(amount)
+        .ok_or_else(|| ExecutorError::Evm(format!("balance overflow crediting {address}")))?;
+    db.changes.accounts.entry(address).or_default().info = Some(account);
+    Ok(())
+}
+
+/// Pays `amount` to `address` the way revm pays the fee recipient (the account is touched,
+/// an overflowing increase is dropped) followed by the commit of that touch (an account left
+/// empty is deleted, EIP-161).
+fn touch_credit<R: StateReader>(
+    db: &mut BlockState<R>,
+    address: Address,
+    amount: U256,
+) -> ExecutorResult<()> {
+    let mut account = db.account(address)?.unwrap_or(StoredAccount {
+        code_hash: KECCAK256_EMPTY,
+        ..Default::default()
+    });
+    if let Some(balance) = account.balance.checked_add(amount) {
+        account.balance = balance;
+    }
+    let entry = db.changes.accounts.entry(address).or_default();
+    if account.is_empty() {
+        entry.info = None;
+        entry.storage_cleared = true;
+        entry.storage.clear();
+    } else {
+        entry.info = Some(account);
+    }
+    Ok(())
+}

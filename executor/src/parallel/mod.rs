@@ -1,0 +1,681 @@
+//! The parallel block builder: [`ParallelExecutor`].
+//!
+//! It produces exactly the block [`crate::SequentialExecutor`] produces from the same source:
+//! the same included transactions, receipts, state changes and skips, in the same order.
+//!
+//! # How
+//!
+//! The block is built window by window. A window is a run of candidates pulled from the
+//! source in order, never more than the sequential builder would certainly have pulled: as
+//! many as the block still has room for if each used its whole gas limit, so no candidate in
+//! the window can fail to fit and the sequential loop could not have stopped inside it.
+//!
+//! A window is split into lanes (see `plan`): transactions that share a sender, a contract,
+//! a token holder or an access-list entry go in one lane. Lanes are packed onto the workers
+//! of a fixed pool; each worker executes its transactions in block order on a private view
+//! (its own earlier writes over the committed state), recording what each transaction read
+//! and the first transaction that changed each location (see `spec`).
+//!
+//! Then, in block order, a transaction's speculative result stands if no other worker
+//! changed anything it read before it did. When every result stands the workers' views are
+//! merged and nothing runs again. Otherwise everything before the first stale result is
+//! replayed from the recorded states, and from there each transaction is checked value by
+//! value against the committed state and executed again with revm's own handler if any
+//! value moved: the result is always the sequential one, only the time differs.
+//!
+//! Skips are decided in block order too and reported to the source exactly where the
+//! sequential builder reports them. A candidate pulled into the window after its sender was
+//! skipped is treated as never offered, as the source contract demands ([`TxSource::skip`]:
+//! a source does not offer a skipped sender's later transactions).
+//!
+//! The fee recipient's reward and plain ETH transfers to accounts without code are
+//! commutative credits, so a block full of payments to one account does not serialise.
+//!
+//! Windows too small or too dependent to profit (one lane carrying most of the gas) run
+//! sequentially on the committed state, with the same code the sequential builder runs.
+
+mod codes;
+mod commit;
+mod layout;
+mod plan;
+mod spec;
+
+use crate::{
+    block::RecoveredTx,
+    error::ExecutorResult,
+    evm::{BlockEnvInput, ChainSpec},
+    executor::{BlockExecutor, ExecutedBlock, SkipReason, TxSource},
+    state::{CodeCache, StateReader},
+};
+use alloy_consensus::Transaction;
+use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashMap};
+use codes::SharedCodes;
+use commit::Committer;
+use parking_lot::Mutex;
+use spec::{GroupInput, Outcome, PredictedSlot, Scratch};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// Intrinsic minimum of any transaction (as in the sequential builder).
+const MIN_TX_GAS: u64 = 21_000;
+
+/// Tuning of the parallel executor.
+#[derive(Clone, Debug)]
+pub struct ParallelConfig {
+    /// Largest number of candidates pulled into one window.
+    pub max_window: usize,
+    /// Windows with fewer candidates per worker than this run sequentially.
+    pub min_txs_per_worker: usize,
+    /// A window runs in parallel only if its lanes can be packed so that the heaviest worker
+    /// carries at most this fraction of the window's gas.
+    pub max_worker_share: f64,
+    /// Ignore the dependency guess and deal transactions to workers round-robin. Always
+    /// correct but slow; tests use it to make validation catch every dependency itself.
+    pub round_robin: bool,
+    /// Predict the balance of ERC-20 holders many transactions of a window pay, instead of
+    /// serialising those payments (the prediction is checked, never trusted).
+    pub predict_hot_credits: bool,
+}
+
+impl Default for ParallelConfig {
+    fn default() -> Self {
+        Self {
+            max_window: 4096,
+            min_txs_per_worker: 4,
+            max_worker_share: 0.8,
+            round_robin: false,
+            predict_hot_credits: true,
+        }
+    }
+}
+
+/// What happened while building the last block, for metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionStats {
+    /// Transactions included.
+    pub transactions: usize,
+    /// Candidates executed (included, skipped or discarded).
+    pub candidates: usize,
+    /// Windows the block was built in.
+    pub windows: usize,
+    /// Windows executed in parallel (the rest ran sequentially).
+    pub parallel_windows: usize,
+    /// Parallel windows whose speculative results all stood, so the workers' views were
+    /// merged without replaying any transaction.
+    pub merged_windows: usize,
+    /// Lanes found in the parallel windows.
+    pub lanes: usize,
+    /// Speculative results that could not be used as they were (stale reads, the fee
+    /// recipient read, a sender skipped under them).
+    pub conflicts: usize,
+    /// Transactions executed a second time.
+    pub reexecutions: usize,
+    /// Wall time of the whole block.
+    pub elapsed: Duration,
+    /// Time spent executing transactions, summed over workers.
+    pub busy: Duration,
+    /// Wall time spent splitting windows into lanes.
+    pub plan_time: Duration,
+    /// Wall time of the parallel windows' speculative execution.
+    pub speculate_time: Duration,
+    /// Wall time of the parallel windows' validation.
+    pub validate_time: Duration,
+    /// Wall time of the parallel windows' in-order commit.
+    pub commit_time: Duration,
+}
+
+impl ExecutionStats {
+    /// Busy time over wall time: how many workers were kept busy on average.
+    pub fn speedup_estimate(&self) -> f64 {
+        if self.elapsed.is_zero() {
+            0.0
+        } else {
+            self.busy.as_secs_f64() / self.elapsed.as_secs_f64()
+        }
+    }
+}
+
+/// Builds blocks on a fixed pool of worker threads, with exactly the sequential result.
+#[derive(Debug)]
+pub struct ParallelExecutor {
+    threads: usize,
+    pool: Option<rayon::ThreadPool>,
+    config: ParallelConfig,
+    codes: CodeCache,
+    shared_codes: SharedCodes,
+    layouts: layout::Layouts,
+    /// Workers' buffers, reused block after block.
+    scratch: Mutex<Vec<Scratch>>,
+    last_stats: Mutex<ExecutionStats>,
+}
+
+impl ParallelExecutor {
+    /// An executor with `threads` workers (at least one; one means sequential).
+    pub fn new(threads: usize) -> Self {
+        Self::with_config(threads, ParallelConfig::default())
+    }
+
+    /// An executor with `threads` workers and explicit tuning.
+    pub fn with_config(threads: usize, config: ParallelConfig) -> Self {
+        let threads = threads.max(1);
+        // Without a pool (one worker, or threads could not be started) every window runs
+        // sequentially, which is always correct.
+        let pool = (threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("lanes-exec-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Self {
+            threads,
+            pool,
+            config,
+            codes: CodeCache::default(),
+            shared_codes: SharedCodes::default(),
+            layouts: layout::Layouts::default(),
+            scratch: Mutex::new(Vec::new()),
+            last_stats: Mutex::new(ExecutionStats::default()),
+        }
+    }
+
+    /// Number of workers.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Statistics of the most recently built block.
+    pub fn last_stats(&self) -> ExecutionStats {
+        self.last_stats.lock().clone()
+    }
+}
+
+impl Default for ParallelExecutor {
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+impl BlockExecutor for ParallelExecutor {
+    fn execute<R: StateReader>(
+        &self,
+        chain: &ChainSpec,
+        env: &BlockEnvInput,
+        state: R,
+        source: &mut dyn TxSource,
+    ) -> ExecutorResult<ExecutedBlock> {
+        let started = Instant::now();
+        let mut stats = ExecutionStats::default();
+        let reader = state;
+        let mut committer = Committer::new(&reader, self.codes.clone(), chain, env)?;
+        // Another block being built concurrently keeps the buffers: then start afresh.
+        let mut scratch = std::mem::take(&mut *self.scratch.lock());
+        scratch.resize_with(self.threads, Scratch::default);
+        for s in &mut scratch {
+            s.reset_block();
+        }
+        let mut held: Option<Arc<RecoveredTx>> = None;
+        let mut exhausted = false;
+
+        loop {
+            let window = pull_window(
+                &mut committer,
+                env,
+                source,
+                &mut held,
+                &mut exhausted,
+                self.config.max_window,
+            );
+            if window.is_empty() {
+                break;
+            }
+            stats.windows += 1;
+            stats.candidates += window.len();
+            self.run_window(
+                &mut committer,
+                &reader,
+                &window,
+                source,
+                &mut scratch,
+                &mut stats,
+            )?;
+        }
+
+        let base_fees = U256::from(env.base_fee) * U256::from(committer.gas_used);
+        if let Some(vault) = chain.base_fee_recipient {
+            let mut changes = std::mem::take(&mut committer.db.changes);
+            changes.credit(committer.db.reader(), vault, base_fees)?;
+            committer.db.changes = changes;
+        }
+        *self.scratch.lock() = scratch;
+        stats.transactions = committer.transactions.len();
+        stats.reexecutions = committer.reexecutions;
+        stats.elapsed = started.elapsed();
+        *self.last_stats.lock() = stats;
+        Ok(ExecutedBlock {
+            env: env.clone(),
+            transactions: committer.transactions,
+            receipts: committer.receipts,
+            changes: committer.db.into_changes(),
+            gas_used: committer.gas_used,
+            base_fees,
+        })
+    }
+}
+
+/// Pulls the next window of candidates, reporting candidates that do not fit exactly where
+/// the sequential builder would. Every candidate in the window certainly fits: the window
+/// holds no more gas limit than the gas left, and no more transactions than the room left.
+fn pull_window<R: StateReader>(
+    committer: &mut Committer<'_, R>,
+    env: &BlockEnvInput,
+    source: &mut dyn TxSource,
+    held: &mut Option<Arc<RecoveredTx>>,
+    exhausted: &mut bool,
+    max_window: usize,
+) -> Vec<Arc<RecoveredTx>> {
+    let mut window = Vec::new();
+    let room = env.max_txs.saturating_sub(committer.transactions.len());
+    let mut budget = committer.gas_left();
+    while window.len() < room.min(max_window) && budget >= MIN_TX_GAS {
+        let tx = match held.take() {
+            Some(tx) => tx,
+            None if *exhausted => break,
+            None => match source.next_tx() {
+                Some(tx) => tx,
+                None => {
+                    *exhausted = true;
+                    break;
+                }
+            },
+        };
+        if committer.dropped.contains(&tx.signer()) {
+            // Pulled before its sender was skipped: the source would not have offered it.
+            continue;
+        }
+        if tx.gas_limit() > budget {
+            if window.is_empty() {
+                // The budget is the exact gas left here: the sequential verdict.
+                committer.skip(source, &tx, SkipReason::DoesNotFit);
+                continue;
+            }
+            // Whether it fits depends on the gas the window actually uses.
+            *held = Some(tx);
+            break;
+        }
+        budget -= tx.gas_limit();
+        window.push(tx);
+    }
+    window
+}
+
+impl ParallelExecutor {
+    fn run_window<R: StateReader>(
+        &self,
+        committer: &mut Committer<'_, R>,
+        reader: &R,
+        window: &[Arc<RecoveredTx>],
+        source: &mut dyn TxSource,
+        scratch: &mut [Scratch],
+        stats: &mut ExecutionStats,
+    ) -> ExecutorResult<()> {
+        let serial = |committer: &mut Committer<'_, R>,
+                      source: &mut dyn TxSource,
+                      stats: &mut ExecutionStats| {
+            let started = Instant::now();
+            let result = committer.run_serial(window, source);
+            stats.busy += started.elapsed();
+            result
+        };
+        let Some(pool) = &self.pool else {
+            return serial(committer, source, stats);
+        };
+        if window.len() < self.threads * self.config.min_txs_per_worker {
+            return serial(committer, source, stats);
+        }
+        let planning = Instant::now();
+        let plan = {
+            let db = &mut committer.db;
+            if self.config.round_robin {
+                Some(plan::round_robin(window, self.threads))
+            } else {
+                let predict = self.config.predict_hot_credits;
+                plan::plan(
+                    window,
+                    self.threads,
+                    self.config.max_worker_share,
+                    // A lookup failure is not an error here: it only weakens the guess.
+                    |address| {
+                        db.account(address)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|a| a.code_hash != KECCAK256_EMPTY)
+                    },
+                    |token| predict && self.layouts.predictable(token),
+                )
+            }
+        };
+        stats.plan_time += planning.elapsed();
+        let Some(plan) = plan else {
+            return serial(committer, source, stats);
+        };
+        let limit = self.config.max_worker_share * plan.total_weight as f64;
+        if plan.groups.len() < 2 || plan.max_group_weight as f64 > limit {
+            return serial(committer, source, stats);
+        }
+        stats.parallel_windows += 1;
+        stats.lanes += plan.lanes;
+        self.layouts.tick();
+
+        // Where each hot holder's balance may live, with its value before the window.
+        let mut predicted_slots: HashMap<(Address, U256), PredictedSlot> = HashMap::default();
+        for (h, hot) in plan.hot.iter().enumerate() {
+            for layout in self.layouts.candidates(hot.token) {
+                let slot = layout.slot(hot.holder);
+                let base = revm::Database::storage(&mut committer.db, hot.token, slot)?;
+                predicted_slots.insert(
+                    (hot.token, slot),
+                    PredictedSlot {
+                        hot: h as u32,
+                        base,
+                        layout,
+                    },
+                );
+            }
+        }
+
+        // Execute every group speculatively.
+        let block_env = committer.env.block_env();
+        let input = GroupInput {
+            chain: committer.chain,
+            block_env: &block_env,
+            beneficiary: committer.env.beneficiary,
+            reader,
+            committed: &committer.db.changes,
+            codes: &self.shared_codes,
+            predicted_slots: &predicted_slots,
+            predictions: &plan.predictions,
+        };
+        let groups: Vec<Vec<(u32, &Arc<RecoveredTx>)>> = plan
+            .groups
+            .iter()
+            .map(|g| g.iter().map(|&i| (i, &window[i as usize])).collect())
+            .collect();
+        let outputs = &mut scratch[..groups.len()];
+        let phase = Instant::now();
+        pool.scope(|scope| {
+            for (group, output) in groups.iter().zip(outputs.iter_mut()) {
+                let input = &input;
+                scope.spawn(move |_| spec::run_group(input, output, group));
+            }
+        });
+        stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
+        stats.speculate_time += phase.elapsed();
+        let phase = Instant::now();
+
+        // Validate: the first transaction (per worker) whose reads another worker changed
+        // before it.
+        // Each worker also lists the accounts an earlier worker touched too, which the merge
+        // must combine rather than just fold in.
+        let mut checks = vec![(u32::MAX, Vec::new()); outputs.len()];
+        pool.scope(|scope| {
+            let outputs = &*outputs;
+            for (w, check) in checks.iter_mut().enumerate() {
+                scope.spawn(move |_| {
+                    *check = (first_stale_in(outputs, w), shared_with_earlier(outputs, w))
+                });
+            }
+        });
+        let mut first_stale = checks.iter().map(|c| c.0).min().unwrap_or(u32::MAX);
+        let mut shared: Vec<Address> = checks.into_iter().flat_map(|c| c.1).collect();
+        shared.sort_unstable();
+        shared.dedup();
+
+        // Replay every access to a predicted slot in block order, value by value.
+        let mut predicted_finals = HashMap::default();
+        if !predicted_slots.is_empty() {
+            let (stale, finals) = self.check_predictions(&plan, &predicted_slots, outputs);
+            first_stale = first_stale.min(stale);
+            predicted_finals = finals;
+        }
+
+        stats.validate_time += phase.elapsed();
+        let phase = Instant::now();
+        let speculation = Speculation {
+            outputs,
+            first_stale,
+            predicted_finals,
+            shared,
+        };
+        let committed = commit_window(committer, window, speculation, source, stats);
+        stats.commit_time += phase.elapsed();
+        committed
+    }
+}
+
+/// The speculative results of a window, validated.
+struct Speculation<'a> {
+    /// Per worker.
+    outputs: &'a mut [Scratch],
+    /// The first window index whose result cannot be trusted as is.
+    first_stale: u32,
+    /// The value each predicted slot is left with, if all predictions held.
+    predicted_finals: HashMap<(Address, U256), U256>,
+    /// Accounts more than one worker changed.
+    shared: Vec<Address>,
+}
+
+/// Commits a window in block order: merges the workers' views if every result stands,
+/// otherwise replays up to the first stale result and checks or re-executes the rest.
+fn commit_window<R: StateReader>(
+    committer: &mut Committer<'_, R>,
+    window: &[Arc<RecoveredTx>],
+    speculation: Speculation<'_>,
+    source: &mut dyn TxSource,
+    stats: &mut ExecutionStats,
+) -> ExecutorResult<()> {
+    let Speculation {
+        outputs,
+        first_stale,
+        predicted_finals,
+        shared,
+    } = speculation;
+    // Records in block order: (worker, position in the worker's records).
+    let mut order: Vec<(u32, u32)> = vec![(u32::MAX, 0); window.len()];
+    for (w, output) in outputs.iter().enumerate() {
+        for (k, record) in output.records.iter().enumerate() {
+            order[record.idx as usize] = (w as u32, k as u32);
+        }
+    }
+
+    // Where speculation stops being usable as is: the first stale result, or the first
+    // candidate that turns out never offered (its sender skipped earlier in the window)
+    // yet changed its worker's view.
+    let mut cut = (first_stale as usize).min(window.len());
+    {
+        let mut dropped = committer.dropped.clone();
+        for (i, tx) in window.iter().enumerate().take(cut) {
+            let (w, k) = order[i];
+            let record = &outputs[w as usize].records[k as usize];
+            if dropped.contains(&tx.signer()) {
+                if record.has_effects() {
+                    cut = i;
+                    break;
+                }
+            } else if matches!(record.outcome, Outcome::Invalid(_)) {
+                dropped.insert(tx.signer());
+            }
+        }
+    }
+
+    // Outcomes are moved out; the records stay with the workers' buffers.
+    let take = |outputs: &mut [Scratch], i: usize| {
+        let (w, k) = order[i];
+        let record = &mut outputs[w as usize].records[k as usize];
+        (
+            w as usize,
+            k as usize,
+            std::mem::replace(&mut record.outcome, Outcome::Failed),
+        )
+    };
+
+    if cut == window.len() && committer.try_merge(outputs, &shared, &predicted_finals)? {
+        // Every result stands and the views merged: just report, in order.
+        let mut rewards = Vec::with_capacity(window.len());
+        for (i, tx) in window.iter().enumerate() {
+            let (_, _, outcome) = take(outputs, i);
+            if committer.dropped.contains(&tx.signer()) {
+                continue;
+            }
+            match outcome {
+                Outcome::Included(included) => {
+                    rewards.push(included.reward);
+                    committer.include_merged(tx, included.gas_used, included.receipt);
+                }
+                Outcome::Invalid(why) => committer.skip(source, tx, SkipReason::Invalid(why)),
+                Outcome::Failed => unreachable!("a failed result is never valid"),
+            }
+        }
+        committer.pay_rewards(rewards)?;
+        stats.merged_windows += 1;
+        return Ok(());
+    }
+
+    // Replay up to the cut from the recorded writes, then check each result against the
+    // committed state and execute again what moved.
+    for (i, tx) in window.iter().enumerate() {
+        let (w, k, outcome) = take(outputs, i);
+        if committer.dropped.contains(&tx.signer()) {
+            continue;
+        }
+        let scratch = &outputs[w];
+        let record = &scratch.records[k];
+        let usable = i < cut
+            || (!record.needs_exact && committer.reads_current(scratch.reads_of(record))?);
+        if !usable {
+            stats.conflicts += 1;
+            committer.reexecute(tx, source)?;
+            continue;
+        }
+        match outcome {
+            Outcome::Included(included) => {
+                if !committer.commit_recorded(tx, scratch, record, included)? {
+                    stats.conflicts += 1;
+                    committer.reexecute(tx, source)?;
+                }
+            }
+            Outcome::Invalid(why) => committer.skip(source, tx, SkipReason::Invalid(why)),
+            Outcome::Failed => {
+                stats.conflicts += 1;
+                committer.reexecute(tx, source)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ParallelExecutor {
+    /// Checks every access to predicted slots in block order: each must have read what the
+    /// accesses before it left (starting from the value before the window). Returns the
+    /// first window index that did not, and the value each slot is left with. Learns the
+    /// layout of tokens whose predictions held, and backs off from tokens whose did not.
+    fn check_predictions(
+        &self,
+        plan: &plan::Plan,
+        predicted_slots: &HashMap<(Address, U256), PredictedSlot>,
+        outputs: &[Scratch],
+    ) -> (u32, HashMap<(Address, U256), U256>) {
+        let mut deltas: Vec<spec::SlotDelta> = outputs
+            .iter()
+            .flat_map(|o| o.slot_deltas.iter().copied())
+            .collect();
+        deltas.sort_unstable_by_key(|d| (d.address, d.slot, d.idx));
+        let mut stale = u32::MAX;
+        let mut finals = HashMap::default();
+        let mut start = 0;
+        while start < deltas.len() {
+            let key = (deltas[start].address, deltas[start].slot);
+            let end = start
+                + deltas[start..]
+                    .iter()
+                    .take_while(|d| (d.address, d.slot) == key)
+                    .count();
+            let predicted = predicted_slots[&key];
+            let mut value = predicted.base;
+            let mut held = true;
+            let mut confirmed = false;
+            for delta in &deltas[start..end] {
+                if delta.read != value {
+                    stale = stale.min(delta.idx);
+                    held = false;
+                    break;
+                }
+                let credited = plan.predictions[delta.idx as usize]
+                    .filter(|p| p.hot == predicted.hot)
+                    .map(|p| p.amount);
+                confirmed |= credited
+                    .is_some_and(|a| !a.is_zero() && delta.written.wrapping_sub(delta.read) == a);
+                value = delta.written;
+            }
+            let token = key.0;
+            if !held {
+                self.layouts.reject(token);
+            } else if confirmed {
+                self.layouts.confirm(token, predicted.layout);
+            }
+            finals.insert(key, value);
+            start = end;
+        }
+        (stale, finals)
+    }
+}
+
+/// The accounts in worker `w`'s view that an earlier worker's view has too.
+fn shared_with_earlier(outputs: &[Scratch], w: usize) -> Vec<Address> {
+    if w == 0 {
+        return Vec::new();
+    }
+    outputs[w]
+        .local
+        .accounts
+        .keys()
+        .filter(|address| {
+            outputs[..w]
+                .iter()
+                .any(|o| o.local.accounts.contains_key(*address))
+        })
+        .copied()
+        .collect()
+}
+
+/// The first transaction of worker `w` whose speculative result cannot be trusted: it needs
+/// exact execution, or another worker changed (or credited, unless it only credits too) a
+/// location it read before it ran.
+fn first_stale_in(outputs: &[Scratch], w: usize) -> u32 {
+    let output = &outputs[w];
+    for record in &output.records {
+        if record.needs_exact {
+            return record.idx;
+        }
+        let reads = &output.reads[record.reads.start as usize..record.reads.end as usize];
+        for read in reads {
+            let credit_only = read.tolerates_credits();
+            let loc = read.loc();
+            for (v, other) in outputs.iter().enumerate() {
+                if v == w {
+                    continue;
+                }
+                if let Some(first) = other.first_writes.get(&loc)
+                    && (first.write < record.idx || (!credit_only && first.credit < record.idx))
+                {
+                    return record.idx;
+                }
+            }
+        }
+    }
+    u32::MAX
+}

@@ -1,0 +1,454 @@
+//! Lanes: a cheap guess, before execution, of which transactions depend on each other.
+//!
+//! Transactions that share a key are put in one lane and run in order on one worker; lanes
+//! are then packed onto the workers. Keys are the sender, the recipient when it also sends
+//! in the window, the addresses and slots of the access list, and for calls into contracts
+//! either the contract or, for the ERC-20 calls whose arguments say which balances they
+//! touch, one key per (token, holder). A wrong guess costs time, never correctness: the
+//! validation after execution catches every dependency the keys missed.
+
+use crate::block::RecoveredTx;
+use alloy_consensus::Transaction;
+use alloy_primitives::{Address, B256, TxKind, U256, map::HashMap};
+use std::sync::Arc;
+
+/// A dependency key besides senders and token holders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// Everything about an account (its balance, nonce, code, all its storage).
+    Account(Address),
+    /// One storage slot (from an access list).
+    Slot(Address, B256),
+}
+
+/// What the window does to one ERC-20 holder's balance.
+struct Holder {
+    /// Its first transaction (the lane it joins).
+    first: u32,
+    /// Transactions crediting it.
+    credits: u32,
+    /// Something may lower it (or its allowances).
+    debited: bool,
+    /// Its index in [`Plan::hot`], once it is predicted.
+    hot: Option<u32>,
+}
+
+impl Holder {
+    fn new(first: usize) -> Self {
+        Self {
+            first: first as u32,
+            credits: 0,
+            debited: false,
+            hot: None,
+        }
+    }
+}
+
+const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
+
+/// The `n`th ABI word of `input` as an address, if it is one.
+fn address_arg(input: &[u8], n: usize) -> Option<Address> {
+    let word = input.get(4 + 32 * n..4 + 32 * (n + 1))?;
+    word[..12]
+        .iter()
+        .all(|b| *b == 0)
+        .then(|| Address::from_slice(&word[12..]))
+}
+
+/// How a window is split across workers.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// Window indices per worker, each in block order.
+    pub groups: Vec<Vec<u32>>,
+    /// Number of lanes found.
+    pub lanes: usize,
+    /// Gas weight of the heaviest worker.
+    pub max_group_weight: u64,
+    /// Gas weight of the window.
+    pub total_weight: u64,
+    /// Token holders credited by several transactions and touched by nothing else the
+    /// hints can see: their balance is predicted instead of serialising the credits.
+    pub hot: Vec<HotCredit>,
+    /// Per window transaction, the hot credit it makes.
+    pub predictions: Vec<Option<Prediction>>,
+}
+
+/// A token holder many transactions of the window credit.
+#[derive(Debug)]
+pub(super) struct HotCredit {
+    /// The token contract.
+    pub token: Address,
+    /// The credited holder.
+    pub holder: Address,
+    /// (window index, amount) of each credit, in block order.
+    pub txs: Vec<(u32, U256)>,
+    /// Sum of the amounts.
+    pub total: U256,
+}
+
+/// A transaction's hot credit: its balance slot is expected to hold the value before the
+/// window plus `prefix` (the credits of the earlier transactions).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Prediction {
+    /// Index into [`Plan::hot`].
+    pub hot: u32,
+    /// Sum of the amounts credited to the holder earlier in the window.
+    pub prefix: U256,
+    /// This transaction's credit.
+    pub amount: U256,
+}
+
+/// Fewest credits to one holder in a window for its balance to be predicted.
+const HOT_MIN_CREDITS: u32 = 3;
+
+/// What the hints say a transaction touches besides its sender.
+enum Touch {
+    None,
+    /// An account that also sends in the window.
+    Sender(Address),
+    Account(Address),
+    Token(Address, Erc20Call),
+}
+
+/// The balances an ERC-20 call moves, read from its arguments.
+struct Erc20Call {
+    /// Holders whose balance (or allowance) the call reads and may lower.
+    debited: [Option<Address>; 2],
+    /// The holder credited, with the amount.
+    credited: Option<(Address, U256)>,
+}
+
+fn erc20_call(sender: Address, input: &[u8]) -> Option<Erc20Call> {
+    let selector = input.get(..4)?;
+    if selector == TRANSFER {
+        let to = address_arg(input, 0)?;
+        let amount = U256::from_be_slice(input.get(36..68)?);
+        Some(Erc20Call {
+            debited: [Some(sender), None],
+            credited: Some((to, amount)),
+        })
+    } else if selector == TRANSFER_FROM {
+        let from = address_arg(input, 0)?;
+        let to = address_arg(input, 1)?;
+        let amount = U256::from_be_slice(input.get(68..100)?);
+        Some(Erc20Call {
+            debited: [Some(from), Some(sender)],
+            credited: Some((to, amount)),
+        })
+    } else if selector == APPROVE {
+        let spender = address_arg(input, 0)?;
+        Some(Erc20Call {
+            debited: [Some(sender), Some(spender)],
+            credited: None,
+        })
+    } else {
+        None
+    }
+}
+
+struct UnionFind {
+    parent: Vec<u32>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n as u32).collect(),
+        }
+    }
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+    /// Joins the sets of `a` and `b`; returns the joined set's weight if they were apart.
+    fn union(&mut self, a: u32, b: u32, weights: &mut [u64]) -> Option<u64> {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return None;
+        }
+        // The smaller index is the root, so a lane is named by its first transaction.
+        let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        self.parent[hi as usize] = lo;
+        weights[lo as usize] += weights[hi as usize];
+        Some(weights[lo as usize])
+    }
+}
+
+/// Splits `window` into lanes and packs them onto `workers` groups, heaviest lane first onto
+/// the lightest group. `has_code` says whether an address holds a contract before the window.
+///
+/// Returns `None` as soon as one lane is bound to carry more than `max_share` of the
+/// window's gas: such a window runs sequentially, and finding out early keeps that cheap.
+pub(super) fn plan(
+    window: &[Arc<RecoveredTx>],
+    workers: usize,
+    max_share: f64,
+    mut has_code: impl FnMut(Address) -> bool,
+    mut predictable: impl FnMut(Address) -> bool,
+) -> Option<Plan> {
+    let n = window.len();
+    let total_weight: u64 = window.iter().map(|tx| tx.gas_limit()).sum();
+    let limit = (max_share * total_weight as f64) as u64;
+    // Per sender: its first transaction (the lane it joins) and its gas.
+    let mut senders: HashMap<Address, (u32, u64)> = HashMap::default();
+    let mut first_of_sender = Vec::with_capacity(n);
+    for (i, tx) in window.iter().enumerate() {
+        let (first, weight) = senders.entry(tx.signer()).or_insert((i as u32, 0));
+        *weight += tx.gas_limit();
+        if *weight > limit {
+            return None;
+        }
+        first_of_sender.push(*first);
+    }
+    // Most windows call a handful of contracts many times: remember the last answer.
+    let mut last_code: Option<(Address, bool)> = None;
+    let mut has_code = |address: Address| match last_code {
+        Some((last, answer)) if last == address => answer,
+        _ => {
+            let answer = has_code(address);
+            last_code = Some((address, answer));
+            answer
+        }
+    };
+
+    // What each transaction touches, and per token holder: its first transaction, how
+    // often it is credited, and whether anything may lower its balance.
+    let mut holders: HashMap<(Address, Address), Holder> = HashMap::default();
+    let touches: Vec<Touch> = window
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            let sender = tx.signer();
+            let touch = match tx.kind() {
+                TxKind::Call(to) if senders.contains_key(&to) => Touch::Sender(to),
+                // Without calldata this is a payment; guessing it needs no state lookup (a
+                // payment into a contract that does more than accept it is caught later).
+                TxKind::Call(_) if tx.input().is_empty() => Touch::None,
+                TxKind::Call(to) if has_code(to) => match erc20_call(sender, tx.input()) {
+                    Some(call) => Touch::Token(to, call),
+                    None => Touch::Account(to),
+                },
+                // A recipient without code that does not send is only credited: no key.
+                _ => Touch::None,
+            };
+            if let Touch::Token(token, call) = &touch {
+                for holder in call.debited.iter().flatten() {
+                    holders
+                        .entry((*token, *holder))
+                        .or_insert(Holder::new(i))
+                        .debited = true;
+                }
+                if let Some((to, _)) = call.credited {
+                    holders
+                        .entry((*token, to))
+                        .or_insert(Holder::new(i))
+                        .credits += 1;
+                }
+            }
+            touch
+        })
+        .collect();
+
+    let mut uf = UnionFind::new(n);
+    let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
+    let mut owner: HashMap<Key, u32> = HashMap::default();
+    let mut hot: Vec<HotCredit> = Vec::new();
+    let mut predictions = vec![None; n];
+    let mut joins: Vec<u32> = Vec::with_capacity(8);
+    let mut keys: Vec<Key> = Vec::with_capacity(8);
+    for (i, tx) in window.iter().enumerate() {
+        joins.clear();
+        keys.clear();
+        joins.push(first_of_sender[i]);
+        match &touches[i] {
+            Touch::None => {}
+            Touch::Sender(address) => joins.push(senders[address].0),
+            Touch::Account(address) => keys.push(Key::Account(*address)),
+            Touch::Token(token, call) => {
+                for holder in call.debited.iter().flatten() {
+                    joins.push(holders[&(*token, *holder)].first);
+                }
+                if let Some((to, amount)) = call.credited {
+                    let holder = holders.get_mut(&(*token, to)).expect("recorded above");
+                    if holder.hot.is_none()
+                        && holder.credits >= HOT_MIN_CREDITS
+                        && !holder.debited
+                        && !senders.contains_key(&to)
+                        && predictable(*token)
+                    {
+                        holder.hot = Some(hot.len() as u32);
+                        hot.push(HotCredit {
+                            token: *token,
+                            holder: to,
+                            txs: Vec::new(),
+                            total: U256::ZERO,
+                        });
+                    }
+                    match holder.hot {
+                        Some(h) => {
+                            let entry = &mut hot[h as usize];
+                            predictions[i] = Some(Prediction {
+                                hot: h,
+                                prefix: entry.total,
+                                amount,
+                            });
+                            entry.total = entry.total.wrapping_add(amount);
+                            entry.txs.push((i as u32, amount));
+                        }
+                        None => joins.push(holder.first),
+                    }
+                }
+            }
+        }
+        if let Some(list) = tx.access_list() {
+            for item in list.iter() {
+                if let Some((first, _)) = senders.get(&item.address) {
+                    joins.push(*first);
+                } else if item.storage_keys.is_empty() {
+                    keys.push(Key::Account(item.address));
+                } else {
+                    keys.extend(
+                        item.storage_keys
+                            .iter()
+                            .map(|slot| Key::Slot(item.address, *slot)),
+                    );
+                }
+            }
+        }
+        for key in &keys {
+            match owner.entry(*key) {
+                std::collections::hash_map::Entry::Occupied(first) => joins.push(*first.get()),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i as u32);
+                }
+            }
+        }
+        for &first in &joins {
+            if first != i as u32
+                && let Some(weight) = uf.union(first, i as u32, &mut weights)
+                && weight > limit
+            {
+                return None;
+            }
+        }
+    }
+
+    // Lanes are named by their root (their first transaction); `weights` already holds each
+    // root's total. Longest processing time first, ties by first transaction so the plan is
+    // deterministic; then one pass in block order deals each transaction to its lane's group.
+    let roots: Vec<u32> = (0..n as u32).map(|i| uf.find(i)).collect();
+    let mut lane_roots: Vec<u32> = (0..n as u32).filter(|&i| roots[i as usize] == i).collect();
+    let lane_count = lane_roots.len();
+    lane_roots.sort_unstable_by(|a, b| {
+        weights[*b as usize]
+            .cmp(&weights[*a as usize])
+            .then(a.cmp(b))
+    });
+    let workers = workers.max(1);
+    let mut group_weights = vec![0u64; workers];
+    let mut group_of_root = vec![0u32; n];
+    for root in lane_roots {
+        let (lightest, _) = group_weights
+            .iter()
+            .enumerate()
+            .min_by_key(|(g, w)| (**w, *g))
+            .expect("at least one worker");
+        group_weights[lightest] += weights[root as usize];
+        group_of_root[root as usize] = lightest as u32;
+    }
+    let mut groups: Vec<Vec<u32>> = group_weights
+        .iter()
+        .map(|w| Vec::with_capacity((n as u64 * w / total_weight.max(1)) as usize + 1))
+        .collect();
+    for (i, root) in roots.iter().enumerate() {
+        groups[group_of_root[*root as usize] as usize].push(i as u32);
+    }
+    let max_group_weight = group_weights.iter().copied().max().unwrap_or(0);
+    let groups = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    Some(Plan {
+        groups,
+        lanes: lane_count,
+        max_group_weight,
+        total_weight,
+        hot,
+        predictions,
+    })
+}
+
+/// Deals `window` to `workers` groups round-robin, ignoring dependencies.
+pub(super) fn round_robin(window: &[Arc<RecoveredTx>], workers: usize) -> Plan {
+    let workers = workers.max(1);
+    let mut groups = vec![Vec::new(); workers.min(window.len())];
+    let mut weights = vec![0u64; groups.len()];
+    for (i, tx) in window.iter().enumerate() {
+        groups[i % workers].push(i as u32);
+        weights[i % workers] += tx.gas_limit();
+    }
+    Plan {
+        groups,
+        lanes: window.len(),
+        max_group_weight: weights.iter().copied().max().unwrap_or(0),
+        total_weight: weights.iter().sum(),
+        hot: Vec::new(),
+        predictions: vec![None; window.len()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{Signed, TxEip1559, TxEnvelope, transaction::Recovered};
+    use alloy_primitives::{Bytes, Signature, U256};
+
+    fn tx(from: u8, to: Address, input: Vec<u8>) -> Arc<RecoveredTx> {
+        let inner = TxEip1559 {
+            to: TxKind::Call(to),
+            gas_limit: 50_000,
+            input: Bytes::from(input),
+            value: U256::ZERO,
+            ..Default::default()
+        };
+        let signed = Signed::new_unhashed(inner, Signature::test_signature());
+        Arc::new(Recovered::new_unchecked(
+            TxEnvelope::from(signed),
+            Address::with_last_byte(from),
+        ))
+    }
+
+    fn transfer(to: Address) -> Vec<u8> {
+        let mut input = TRANSFER.to_vec();
+        input.extend_from_slice(&[0u8; 12]);
+        input.extend_from_slice(to.as_slice());
+        input.extend_from_slice(&[0u8; 32]);
+        input
+    }
+
+    #[test]
+    fn erc20_transfers_between_distinct_holders_are_separate_lanes() {
+        let token = Address::repeat_byte(0xee);
+        let window: Vec<_> = (1..=8)
+            .map(|i| tx(i, token, transfer(Address::with_last_byte(100 + i))))
+            .collect();
+        let plan = plan(&window, 2, 1.0, |a| a == token, |_| false).unwrap();
+        assert_eq!(plan.lanes, 8);
+        assert_eq!(plan.groups.len(), 2);
+        assert_eq!(plan.groups[0].len() + plan.groups[1].len(), 8);
+    }
+
+    #[test]
+    fn a_shared_holder_or_unknown_call_joins_lanes() {
+        let token = Address::repeat_byte(0xee);
+        let hot = Address::with_last_byte(200);
+        let mut window: Vec<_> = (1..=4).map(|i| tx(i, token, transfer(hot))).collect();
+        window.push(tx(9, token, vec![1, 2, 3, 4]));
+        window.push(tx(10, token, vec![1, 2, 3, 4]));
+        let plan = plan(&window, 2, 1.0, |a| a == token, |_| false).unwrap();
+        assert_eq!(plan.lanes, 2);
+    }
+}
