@@ -6,9 +6,10 @@
 //! transactions to a [`BlockExecutor`]; it executes them over a [`StateReader`] (RocksDB, or
 //! RocksDB plus blocks not yet committed), skipping transactions that turn out invalid, and
 //! returns an [`ExecutedBlock`]: receipts, logs and the [`StateChanges`]. The state root is
-//! computed over the changes ([`root`]), the block is sealed ([`SealedBlock`]) and
-//! [`Storage::commit_block`] writes state, block, receipts and indexes in one atomic RocksDB
-//! write batch.
+//! computed incrementally over the tries stored beside the state ([`Storage::state_root`],
+//! [`trie`]; [`root`] is the from-scratch reference), the block is sealed ([`SealedBlock`])
+//! and [`Storage::commit_block`] writes state, tries, block, receipts and indexes in one
+//! atomic RocksDB write batch.
 //!
 //! Main types:
 //! - [`Storage`]: the RocksDB store (column families for accounts, storage, bytecode,
@@ -31,6 +32,7 @@ pub mod parallel;
 pub mod root;
 pub mod state;
 pub mod storage;
+pub mod trie;
 
 pub use block::{BlockTx, RecoveredTx, SealedBlock};
 pub use error::{ExecutorError, ExecutorResult};

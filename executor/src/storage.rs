@@ -10,6 +10,13 @@
 //! - `receipts`: number → RLP list of EIP-2718 receipts
 //! - `tx_index`: transaction hash → number ‖ index (8 + 4 bytes BE)
 //! - `meta`: `head`, `chain_id`, `genesis_hash`
+//! - `hashed_accounts`: keccak(address) → account trie leaf (RLP of `TrieAccount`)
+//! - `hashed_storage`: keccak(address) ‖ keccak(slot) → storage trie leaf (RLP of the value)
+//! - `account_trie`: nibble path (one nibble per byte) → branch node ([`crate::trie::nodes`])
+//! - `storage_trie`: keccak(address) ‖ nibble path → branch node
+//!
+//! The last four are the state root's working set ([`crate::trie`]); they are written in the
+//! same batch as the flat state, so the tries always describe the committed head.
 
 use crate::{
     block::{BlockTx, SealedBlock},
@@ -17,11 +24,18 @@ use crate::{
     genesis::GenesisSpec,
     root::{FlatState, FullState},
     state::{StateChanges, StateReader, StoredAccount},
+    trie::{
+        self, AccountProof, HashedStateCheck, StateTrieUpdate,
+        cache::NodeCache,
+        db::{TrieTables, prefix_end},
+        nodes::{encode_node, encode_path},
+    },
 };
 use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::Recovered};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+use parking_lot::Mutex;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode,
     Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
@@ -38,7 +52,11 @@ const CF_BODIES: &str = "bodies";
 const CF_RECEIPTS: &str = "receipts";
 const CF_TX_INDEX: &str = "tx_index";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 10] = [
+const CF_HASHED_ACCOUNTS: &str = trie::db::HASHED_ACCOUNTS;
+const CF_HASHED_STORAGE: &str = trie::db::HASHED_STORAGE;
+const CF_ACCOUNT_TRIE: &str = trie::db::ACCOUNT_TRIE;
+const CF_STORAGE_TRIE: &str = trie::db::STORAGE_TRIE;
+const ALL_CFS: [&str; 14] = [
     CF_ACCOUNTS,
     CF_STORAGE,
     CF_BYTECODE,
@@ -49,6 +67,10 @@ const ALL_CFS: [&str; 10] = [
     CF_RECEIPTS,
     CF_TX_INDEX,
     CF_META,
+    CF_HASHED_ACCOUNTS,
+    CF_HASHED_STORAGE,
+    CF_ACCOUNT_TRIE,
+    CF_STORAGE_TRIE,
 ];
 
 const META_HEAD: &[u8] = b"head";
@@ -93,6 +115,45 @@ impl Default for StorageOptions {
 pub struct Storage {
     db: DB,
     sync_commits: bool,
+    /// The trie update [`Storage::state_root`] computed, kept for the `commit_block` of the
+    /// same changes so the tries are not walked twice per block.
+    pending_trie: Mutex<Option<PendingTrie>>,
+    /// Branch nodes of the committed head that the root computation reads block after
+    /// block (the tops of the big tries).
+    node_cache: NodeCache,
+}
+
+struct PendingTrie {
+    head: Option<(u64, B256)>,
+    changes: StateChanges,
+    update: StateTrieUpdate,
+}
+
+/// Outcome of [`Storage::verify_state_root`]: the head's state root next to every way of
+/// recomputing it.
+#[derive(Clone, Debug)]
+pub struct StateRootCheck {
+    /// The head block `(number, hash)`.
+    pub head: (u64, B256),
+    /// State root in the head header.
+    pub header_root: B256,
+    /// Root recomputed from the flat state from scratch.
+    pub flat_root: B256,
+    /// Root recomputed from the hashed state from scratch (stored nodes ignored), and how
+    /// the stored nodes compare with a rebuild.
+    pub hashed: HashedStateCheck,
+    /// Root the stored trie nodes give (what the next block builds on).
+    pub trie_root: B256,
+}
+
+impl StateRootCheck {
+    /// True when every recomputation agrees with the header.
+    pub fn is_ok(&self) -> bool {
+        self.flat_root == self.header_root
+            && self.hashed.root == self.header_root
+            && self.hashed.is_consistent()
+            && self.trie_root == self.header_root
+    }
 }
 
 impl std::fmt::Debug for Storage {
@@ -154,7 +215,23 @@ impl Storage {
         Ok(Self {
             db,
             sync_commits: options.sync_commits,
+            pending_trie: Mutex::new(None),
+            // Decoded nodes are about 300 bytes with their map entry; a quarter of the
+            // block cache budget on top of it holds the top levels of the big tries.
+            node_cache: NodeCache::new(options.cache_bytes / 4 / 300),
         })
+    }
+
+    fn tables<'a>(&'a self, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
+        TrieTables {
+            db: &self.db,
+            account_trie: self.cf(CF_ACCOUNT_TRIE),
+            storage_trie: self.cf(CF_STORAGE_TRIE),
+            hashed_accounts: self.cf(CF_HASHED_ACCOUNTS),
+            hashed_storage: self.cf(CF_HASHED_STORAGE),
+            snapshot,
+            cache: snapshot.is_none().then_some(&self.node_cache),
+        }
     }
 
     fn cf(&self, name: &'static str) -> &ColumnFamily {
@@ -189,6 +266,13 @@ impl Storage {
                 .ok_or_else(|| ExecutorError::corrupt("meta", "genesis without head"));
         }
         let block = SealedBlock::new(genesis.header.clone(), Vec::new(), Vec::new());
+        let trie = self.state_trie_update(&genesis.alloc)?;
+        if trie.root != genesis.header.state_root {
+            return Err(ExecutorError::Genesis(format!(
+                "the allocation has state root {}, the genesis header says {}",
+                trie.root, genesis.header.state_root
+            )));
+        }
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), META_GENESIS_HASH, genesis_hash);
         batch.put_cf(
@@ -196,8 +280,8 @@ impl Storage {
             META_CHAIN_ID,
             genesis.chain_id.to_be_bytes(),
         );
-        self.write_block(&mut batch, &block, &genesis.alloc);
-        self.write(batch)?;
+        self.write_block(&mut batch, &block, &genesis.alloc, &trie);
+        self.write_with_trie(batch, &trie)?;
         Ok((0, genesis_hash))
     }
 
@@ -229,12 +313,135 @@ impl Storage {
         Ok(Some((number, hash)))
     }
 
-    /// Commits a sealed block and its state changes atomically: state, header, body,
-    /// receipts, indexes and the new head land together or not at all.
+    /// Commits a sealed block and its state changes atomically: state, hashed state, trie
+    /// nodes, header, body, receipts, indexes and the new head land together or not at all.
+    ///
+    /// The trie update is the one [`Storage::state_root`] computed for the same changes on
+    /// the same head, or computed here. The header's state root is not checked against it
+    /// (callers seal the header with the root they got from [`Storage::state_root`]).
     pub fn commit_block(&self, block: &SealedBlock, changes: &StateChanges) -> ExecutorResult<()> {
+        let trie = match self.take_pending_trie(changes)? {
+            Some(trie) => trie,
+            None => self.state_trie_update(changes)?,
+        };
         let mut batch = WriteBatch::default();
-        self.write_block(&mut batch, block, changes);
-        self.write(batch)
+        self.write_block(&mut batch, block, changes, &trie);
+        self.write_with_trie(batch, &trie)
+    }
+
+    /// Writes `batch`, which carries `trie`, and brings the node cache up to date.
+    fn write_with_trie(&self, batch: WriteBatch, trie: &StateTrieUpdate) -> ExecutorResult<()> {
+        if let Err(err) = self.write(batch) {
+            self.node_cache.clear();
+            return Err(err);
+        }
+        self.node_cache.apply(None, false, &trie.account_nodes);
+        for storage in &trie.storages {
+            self.node_cache
+                .apply(Some(&storage.hashed_address), storage.wiped, &storage.nodes);
+        }
+        Ok(())
+    }
+
+    /// The state root after applying `changes` to the committed head, computed
+    /// incrementally over the stored tries: the cost follows the size of `changes`, not of
+    /// the state. The trie update is kept for the [`Storage::commit_block`] of the same
+    /// changes that normally follows.
+    pub fn state_root(&self, changes: &StateChanges) -> ExecutorResult<B256> {
+        let head = self.head()?;
+        let update = self.state_trie_update(changes)?;
+        let root = update.root;
+        *self.pending_trie.lock() = Some(PendingTrie {
+            head,
+            changes: changes.clone(),
+            update,
+        });
+        Ok(root)
+    }
+
+    /// Everything `changes` does to the hashed state and the tries on top of the committed
+    /// head, with the new state root; nothing is written.
+    pub fn state_trie_update(&self, changes: &StateChanges) -> ExecutorResult<StateTrieUpdate> {
+        trie::state_update(&self.tables(None), changes)
+    }
+
+    fn take_pending_trie(&self, changes: &StateChanges) -> ExecutorResult<Option<StateTrieUpdate>> {
+        let Some(pending) = self.pending_trie.lock().take() else {
+            return Ok(None);
+        };
+        Ok((pending.head == self.head()? && pending.changes == *changes).then_some(pending.update))
+    }
+
+    /// The state root the stored tries give, with nothing applied on top. Cheap: only the
+    /// top of the account trie is read.
+    pub fn trie_root(&self) -> ExecutorResult<B256> {
+        trie::stored_root(&self.tables(None))
+    }
+
+    /// Checks that the stored tries give the head header's state root; a mismatch means the
+    /// trie tables are missing (a data directory written before they existed) or corrupt.
+    /// Returns the head `(number, hash)`.
+    pub fn check_state_root(&self) -> ExecutorResult<(u64, B256)> {
+        let snapshot = self.snapshot();
+        let (number, hash) = snapshot
+            .head()?
+            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let header = snapshot.header(number)?;
+        let root = trie::stored_root(&self.tables(Some(&snapshot.snapshot)))?;
+        if root != header.state_root {
+            return Err(ExecutorError::Mismatch(format!(
+                "the state trie gives root {root}, but head block {number} has state root {}: \
+                 the trie tables are missing (data directory written by an older version) or \
+                 corrupt; `lanes db verify` recomputes the root from the flat state",
+                header.state_root
+            )));
+        }
+        Ok((number, hash))
+    }
+
+    /// Recomputes the head's state root in every way there is (flat state, hashed state,
+    /// stored trie) on one consistent snapshot. Reads the whole state: for tools, not for
+    /// the node.
+    pub fn verify_state_root(&self) -> ExecutorResult<StateRootCheck> {
+        let snapshot = self.snapshot();
+        let head = snapshot
+            .head()?
+            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let header_root = snapshot.header(head.0)?.state_root;
+        let tables = self.tables(Some(&snapshot.snapshot));
+        Ok(StateRootCheck {
+            head,
+            header_root,
+            flat_root: crate::root::state_root(&snapshot.flat_state()?),
+            hashed: trie::recompute_from_hashed(&tables)?,
+            trie_root: trie::stored_root(&tables)?,
+        })
+    }
+
+    /// EIP-1186 proofs of `address` and its `slots` at the head, with the head
+    /// `(number, hash)` they are for (read from one snapshot, so a block committed meanwhile
+    /// cannot mix in).
+    pub fn account_proof(
+        &self,
+        address: Address,
+        slots: &[B256],
+    ) -> ExecutorResult<((u64, B256), AccountProof)> {
+        let snapshot = self.snapshot();
+        let head = snapshot
+            .head()?
+            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let header = snapshot.header(head.0)?;
+        let proof = trie::account_proof(&self.tables(Some(&snapshot.snapshot)), address, slots)?;
+        if proof.state_root != header.state_root {
+            return Err(ExecutorError::corrupt(
+                CF_ACCOUNT_TRIE,
+                format!(
+                    "the state trie gives root {}, head block {} has {}",
+                    proof.state_root, head.0, header.state_root
+                ),
+            ));
+        }
+        Ok((head, proof))
     }
 
     fn write(&self, batch: WriteBatch) -> ExecutorResult<()> {
@@ -244,7 +451,63 @@ impl Storage {
         Ok(())
     }
 
-    fn write_block(&self, batch: &mut WriteBatch, block: &SealedBlock, changes: &StateChanges) {
+    fn write_trie(&self, batch: &mut WriteBatch, trie: &StateTrieUpdate) {
+        let hashed_accounts = self.cf(CF_HASHED_ACCOUNTS);
+        let hashed_storage = self.cf(CF_HASHED_STORAGE);
+        let account_trie = self.cf(CF_ACCOUNT_TRIE);
+        let storage_trie = self.cf(CF_STORAGE_TRIE);
+        for (key, leaf) in &trie.accounts {
+            match leaf {
+                Some(leaf) => batch.put_cf(hashed_accounts, key, leaf),
+                None => batch.delete_cf(hashed_accounts, key),
+            }
+        }
+        let mut key = Vec::with_capacity(128);
+        for (path, node) in &trie.account_nodes {
+            key.clear();
+            encode_path(path, &mut key);
+            match node {
+                Some(node) => batch.put_cf(account_trie, &key, encode_node(node)),
+                None => batch.delete_cf(account_trie, &key),
+            }
+        }
+        for storage in &trie.storages {
+            let prefix = storage.hashed_address.as_slice();
+            if storage.wiped {
+                // Keys under an all-0xff prefix are at most 64 bytes long.
+                let end = prefix_end(prefix).unwrap_or_else(|| vec![0xff; 65]);
+                batch.delete_range_cf(hashed_storage, prefix, &end);
+                batch.delete_range_cf(storage_trie, prefix, &end);
+            }
+            for (slot, leaf) in &storage.slots {
+                key.clear();
+                key.extend_from_slice(prefix);
+                key.extend_from_slice(slot.as_slice());
+                match leaf {
+                    Some(leaf) => batch.put_cf(hashed_storage, &key, leaf),
+                    None => batch.delete_cf(hashed_storage, &key),
+                }
+            }
+            for (path, node) in &storage.nodes {
+                key.clear();
+                key.extend_from_slice(prefix);
+                encode_path(path, &mut key);
+                match node {
+                    Some(node) => batch.put_cf(storage_trie, &key, encode_node(node)),
+                    None => batch.delete_cf(storage_trie, &key),
+                }
+            }
+        }
+    }
+
+    fn write_block(
+        &self,
+        batch: &mut WriteBatch,
+        block: &SealedBlock,
+        changes: &StateChanges,
+        trie: &StateTrieUpdate,
+    ) {
+        self.write_trie(batch, trie);
         let accounts = self.cf(CF_ACCOUNTS);
         let storage = self.cf(CF_STORAGE);
         for (address, change) in &changes.accounts {
@@ -407,6 +670,17 @@ impl Storage {
         }
     }
 
+    /// Flushes the memtables and compacts every column family into one sorted run: the
+    /// layout of a store that has been running for a while. For tools and benchmarks.
+    pub fn compact(&self) -> ExecutorResult<()> {
+        for name in ALL_CFS {
+            let cf = self.cf(name);
+            self.db.flush_cf(cf)?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     /// Approximate on-disk size in bytes (SST files), for metrics.
     pub fn size_bytes(&self) -> u64 {
         ALL_CFS
@@ -495,6 +769,15 @@ impl std::fmt::Debug for StorageSnapshot<'_> {
 }
 
 impl StorageSnapshot<'_> {
+    /// Header of block `number`, which must exist in the snapshot.
+    fn header(&self, number: u64) -> ExecutorResult<Header> {
+        let raw = self
+            .snapshot
+            .get_cf(self.storage.cf(CF_HEADERS), number.to_be_bytes())?
+            .ok_or_else(|| ExecutorError::corrupt("headers", format!("no header {number}")))?;
+        Header::decode(&mut raw.as_slice()).map_err(|e| ExecutorError::corrupt("headers", e))
+    }
+
     /// The head `(number, hash)` as of the snapshot.
     pub fn head(&self) -> ExecutorResult<Option<(u64, B256)>> {
         let Some(number) = self.snapshot.get_cf(self.storage.cf(CF_META), META_HEAD)? else {
@@ -573,6 +856,46 @@ mod tests {
         let other = GenesisSpec::dev(1, 30_000_000).unwrap();
         assert!(matches!(
             storage.init_or_check_genesis(&other),
+            Err(ExecutorError::Mismatch(_))
+        ));
+    }
+
+    #[test]
+    fn start_check_catches_tries_that_do_not_give_the_head_root() {
+        let (_dir, storage) = open();
+        let genesis = GenesisSpec::dev(42069, 30_000_000).unwrap();
+        storage.init_or_check_genesis(&genesis).unwrap();
+        assert_eq!(storage.check_state_root().unwrap().0, 0);
+        assert_eq!(storage.trie_root().unwrap(), genesis.header.state_root);
+        assert!(storage.verify_state_root().unwrap().is_ok());
+        // A lost leaf: the stored nodes still give the root, the full check sees it.
+        let mut keys = storage
+            .db
+            .iterator_cf(storage.cf(CF_HASHED_ACCOUNTS), IteratorMode::Start);
+        let (key, _) = keys.next().unwrap().unwrap();
+        drop(keys);
+        storage
+            .db
+            .delete_cf(storage.cf(CF_HASHED_ACCOUNTS), key)
+            .unwrap();
+        assert!(storage.check_state_root().is_ok());
+        let check = storage.verify_state_root().unwrap();
+        assert!(!check.is_ok());
+        assert_eq!(check.flat_root, genesis.header.state_root);
+        // What a data directory written before the trie tables existed looks like.
+        for cf in [
+            CF_HASHED_ACCOUNTS,
+            CF_HASHED_STORAGE,
+            CF_ACCOUNT_TRIE,
+            CF_STORAGE_TRIE,
+        ] {
+            storage
+                .db
+                .delete_range_cf(storage.cf(cf), &[][..], &[0xffu8; 100][..])
+                .unwrap();
+        }
+        assert!(matches!(
+            storage.check_state_root(),
             Err(ExecutorError::Mismatch(_))
         ));
     }

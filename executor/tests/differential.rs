@@ -1192,3 +1192,44 @@ fn hidden_payments_to_a_hot_holder_are_seen() {
     }
     check(&fixed(txs, Beneficiary::Fresh)).unwrap();
 }
+
+/// The Ethereum Foundation blockchain tests with every window forced through speculation,
+/// dealt round-robin so validation must catch every dependency itself: exactness on the
+/// strangest transactions there are. Slow in a debug build (every test file); run with
+/// `cargo test -p lanes-executor --test differential -- --ignored ef_tests_with_forced_speculation`.
+#[test]
+#[ignore]
+fn ef_tests_with_forced_speculation() {
+    use lanes_executor::conformance::{Outcome, Summary, find_test_files, run_files};
+    let dir = std::env::var_os("LANES_EF_TESTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/ethereum-tests/BlockchainTests")
+        });
+    let files = find_test_files(&[dir]).expect("EF tests directory");
+    let forced = ParallelConfig {
+        min_txs_per_worker: 1,
+        max_worker_share: 1.0,
+        ..Default::default()
+    };
+    for config in [
+        forced.clone(),
+        ParallelConfig {
+            round_robin: true,
+            ..forced
+        },
+    ] {
+        let executor = ParallelExecutor::with_config(2, config.clone());
+        let reports = run_files(&files, &executor);
+        let failures: Vec<String> = reports
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Failed(why) => Some(format!("{}: {why}", r.name)),
+                _ => None,
+            })
+            .collect();
+        assert!(failures.is_empty(), "{config:?}:\n{}", failures.join("\n"));
+        println!("{config:?}: {}", Summary::of(&reports));
+    }
+}

@@ -86,6 +86,9 @@ pub async fn run(
 ) -> NodeResult<()> {
     let genesis = genesis_from_config(&config)?;
     let storage = open_storage(&config, &genesis)?;
+    // Blocks are built on the stored tries: a trie that does not give the head's root would
+    // seal wrong roots from the next block on.
+    storage.check_state_root()?;
     let spec = ChainSpec {
         chain_id: genesis.chain_id,
         spec_id: SpecId::CANCUN,

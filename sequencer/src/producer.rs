@@ -406,7 +406,7 @@ impl Committer {
             let storage = chain.storage();
             // The committer runs blocks in order, so storage holds exactly the parent state.
             let started = Instant::now();
-            let state_root = lanes_executor::root::state_root_with(&**storage, &executed.changes)?;
+            let state_root = storage.state_root(&executed.changes)?;
             let root_time = started.elapsed();
             let (block, changes) = executed.seal(state_root);
             chain.sealed_hashes().insert(block.number(), block.hash);

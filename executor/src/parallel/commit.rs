@@ -2,7 +2,7 @@
 //! the included transactions and receipts, and the in-order decisions that go back to the
 //! source.
 
-use super::spec::{Included, Read, Scratch, TxRecord, apply_write};
+use super::spec::{Included, Loc, NEVER, Read, Scratch, TxRecord, apply_write};
 use crate::{
     block::{BlockTx, RecoveredTx},
     error::{ExecutorError, ExecutorResult},
@@ -11,9 +11,12 @@ use crate::{
     state::{AccountChange, BlockState, CodeCache, StateChanges, StateReader, StoredAccount},
 };
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope};
-use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashSet};
+use alloy_primitives::{
+    Address, KECCAK256_EMPTY, U256,
+    map::{HashMap, HashSet},
+};
 use revm::{Database, ExecuteCommitEvm, context::result::EVMError};
-use std::sync::Arc;
+use std::{collections::hash_map::Entry, sync::Arc};
 
 /// What the block looks like so far.
 pub(super) struct Committer<'r, R> {
@@ -30,6 +33,7 @@ pub(super) struct Committer<'r, R> {
 }
 
 impl<'r, R: StateReader> Committer<'r, R> {
+    /// Starts a block: the EIP-4788 system call first, as the sequential builder does.
     pub(super) fn new(
         reader: &'r R,
         codes: CodeCache,
@@ -57,16 +61,12 @@ impl<'r, R: StateReader> Committer<'r, R> {
         source.skip(tx, reason);
     }
 
-    fn include(
-        &mut self,
-        tx: &Arc<RecoveredTx>,
-        gas_used: u64,
-        mut receipt: alloy_consensus::ReceiptWithBloom<Receipt<alloy_primitives::Log>>,
-    ) {
+    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, mut receipt: ReceiptEnvelope) {
         self.gas_used += gas_used;
-        receipt.receipt.cumulative_gas_used = self.gas_used;
-        self.receipts
-            .push(ReceiptEnvelope::from_typed(tx.tx_type(), receipt));
+        if let Some(receipt) = receipt.as_receipt_with_bloom_mut() {
+            receipt.receipt.cumulative_gas_used = self.gas_used;
+        }
+        self.receipts.push(receipt);
         self.transactions.push(BlockTx::new(tx.clone()));
     }
 
@@ -107,11 +107,12 @@ impl<'r, R: StateReader> Committer<'r, R> {
     }
 
     /// Executes one transaction on the committed state with revm's own handler.
-    fn execute_exact(
+    pub(super) fn reexecute(
         &mut self,
         tx: &Arc<RecoveredTx>,
         source: &mut dyn TxSource,
     ) -> ExecutorResult<()> {
+        self.reexecutions += 1;
         self.run_serial(std::iter::once(tx), source)
     }
 
@@ -188,26 +189,20 @@ impl<'r, R: StateReader> Committer<'r, R> {
         Ok(true)
     }
 
-    /// Commits a window whose speculative results are all valid, merging the workers'
-    /// views instead of replaying every transaction. `outputs` must be in worker order and
-    /// `order` lists (worker, record) in block order. Returns false, changing nothing, if
-    /// the views cannot be merged exactly (then the caller replays).
+    /// Commits a window whose speculative results all stand by merging the workers' views
+    /// instead of replaying every transaction. `combined` holds the accounts more than one
+    /// worker touched, merged ahead. Returns false, changing nothing, if they could not be
+    /// merged exactly (then the caller replays).
     pub(super) fn try_merge(
         &mut self,
         outputs: &mut [Scratch],
-        shared: &[Address],
-        predicted_finals: &alloy_primitives::map::HashMap<(Address, U256), U256>,
+        combined: Vec<(Address, Option<AccountChange>)>,
     ) -> ExecutorResult<bool> {
-        let mut combined = Vec::with_capacity(shared.len());
-        for address in shared {
-            let window_start = self.db.account(*address)?;
-            match combine(outputs, *address, window_start, predicted_finals) {
-                Some(change) => combined.push((*address, change)),
-                None => return Ok(false),
-            }
+        if combined.iter().any(|(_, change)| change.is_none()) {
+            return Ok(false);
         }
         for output in outputs.iter_mut() {
-            for address in shared {
+            for (address, _) in &combined {
                 output.local.accounts.remove(address);
             }
         }
@@ -239,7 +234,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
                 changes.codes.entry(hash).or_insert(code);
             }
         }
-        for (address, later) in combined {
+        for (address, later) in combined.into_iter().filter_map(|(a, c)| Some((a, c?))) {
             fold(changes, address, later);
         }
         Ok(true)
@@ -250,7 +245,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
         &mut self,
         tx: &Arc<RecoveredTx>,
         gas_used: u64,
-        receipt: alloy_consensus::ReceiptWithBloom<Receipt<alloy_primitives::Log>>,
+        receipt: ReceiptEnvelope,
     ) {
         self.include(tx, gas_used, receipt);
     }
@@ -272,16 +267,6 @@ impl<'r, R: StateReader> Committer<'r, R> {
         Ok(())
     }
 
-    /// Executes `tx` exactly (after its speculative result turned out stale).
-    pub(super) fn reexecute(
-        &mut self,
-        tx: &Arc<RecoveredTx>,
-        source: &mut dyn TxSource,
-    ) -> ExecutorResult<()> {
-        self.reexecutions += 1;
-        self.execute_exact(tx, source)
-    }
-
     /// Gas left in the block.
     pub(super) fn gas_left(&self) -> u64 {
         self.env.gas_limit - self.gas_used
@@ -290,22 +275,38 @@ impl<'r, R: StateReader> Committer<'r, R> {
 
 /// The merged change of `address`, touched by several workers, or `None` if their changes
 /// do not combine exactly. Validation guarantees that at most one worker changed the account
-/// outright, and that then no other worker credited it; credits from different workers add.
-fn combine(
-    outputs: &[Scratch],
+/// outright, and that then no other worker credited it; credits from different workers add;
+/// predicted slots several workers credited end at the value the replay of their accesses
+/// found.
+pub(super) fn combine(
+    outputs: &[&Scratch],
     address: Address,
     window_start: Option<StoredAccount>,
-    predicted_finals: &alloy_primitives::map::HashMap<(Address, U256), U256>,
+    predicted_finals: &HashMap<(Address, U256), U256>,
 ) -> Option<AccountChange> {
-    use super::spec::{Loc, NEVER};
     let mut writer: Option<usize> = None;
     let mut creditors = Vec::new();
     let mut credit_total = U256::ZERO;
     let mut storage_cleared = false;
     let mut cleared_by = None;
     let mut slot_writers = 0;
-    let mut storage = alloy_primitives::map::HashMap::default();
     let mut infos = Vec::new();
+    // The largest slot map is the starting point; the others are added to it.
+    let largest = outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(w, o)| o.local.accounts.get(&address).map(|c| (w, c.storage.len())))
+        .max_by_key(|(_, len)| *len)
+        .map(|(w, _)| w)?;
+    let mut storage = outputs[largest].local.accounts[&address].storage.clone();
+    storage.reserve(
+        outputs
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| *w != largest)
+            .filter_map(|(_, o)| o.local.accounts.get(&address).map(|c| c.storage.len()))
+            .sum(),
+    );
     for (w, output) in outputs.iter().enumerate() {
         let Some(change) = output.local.accounts.get(&address) else {
             continue;
@@ -331,15 +332,22 @@ fn combine(
         if !change.storage.is_empty() {
             slot_writers += 1;
         }
-        for (slot, value) in &change.storage {
-            // Several workers credit a predicted slot; its value is the last credit's.
-            if let Some(last) = predicted_finals.get(&(address, *slot)) {
-                storage.insert(*slot, *last);
-            } else if storage.insert(*slot, *value).is_some() {
-                return None;
+        if w != largest {
+            for (slot, value) in &change.storage {
+                if storage.insert(*slot, *value).is_some()
+                    && !predicted_finals.contains_key(&(address, *slot))
+                {
+                    return None;
+                }
             }
         }
         infos.push((w, change.info));
+    }
+    // Several workers credit a predicted slot; its value is the last access's.
+    for ((contract, slot), last) in predicted_finals {
+        if *contract == address && storage.contains_key(slot) {
+            storage.insert(*slot, *last);
+        }
     }
     // A clear in one worker and slot writes in another would depend on their order.
     if let Some(w) = cleared_by {
@@ -389,10 +397,10 @@ fn combine(
 /// [`StateChanges::extend`] for one account.
 fn fold(changes: &mut StateChanges, address: Address, later: AccountChange) {
     match changes.accounts.entry(address) {
-        std::collections::hash_map::Entry::Vacant(slot) => {
+        Entry::Vacant(slot) => {
             slot.insert(later);
         }
-        std::collections::hash_map::Entry::Occupied(mut slot) => {
+        Entry::Occupied(mut slot) => {
             let entry = slot.get_mut();
             if later.storage_cleared {
                 entry.storage_cleared = true;
@@ -407,10 +415,10 @@ fn fold(changes: &mut StateChanges, address: Address, later: AccountChange) {
 /// Folds `earlier`, a change made before everything in `changes`, under `changes`.
 fn fold_under(changes: &mut StateChanges, address: Address, earlier: AccountChange) {
     match changes.accounts.entry(address) {
-        std::collections::hash_map::Entry::Vacant(slot) => {
+        Entry::Vacant(slot) => {
             slot.insert(earlier);
         }
-        std::collections::hash_map::Entry::Occupied(mut slot) => {
+        Entry::Occupied(mut slot) => {
             let later = std::mem::replace(slot.get_mut(), earlier);
             let entry = slot.get_mut();
             if later.storage_cleared {

@@ -1,7 +1,8 @@
 //! The parallel block builder: [`ParallelExecutor`].
 //!
 //! It produces exactly the block [`crate::SequentialExecutor`] produces from the same source:
-//! the same included transactions, receipts, state changes and skips, in the same order.
+//! the same included transactions, receipts, state changes and skips (with the same reasons),
+//! in the same order.
 //!
 //! # How
 //!
@@ -12,30 +13,37 @@
 //!
 //! A window is split into lanes (see `plan`): transactions that share a sender, a contract,
 //! a token holder or an access-list entry go in one lane. Lanes are packed onto the workers
-//! of a fixed pool; each worker executes its transactions in block order on a private view
-//! (its own earlier writes over the committed state), recording what each transaction read
-//! and the first transaction that changed each location (see `spec`).
+//! (the calling thread and a fixed pool); each worker executes its transactions in block
+//! order on a private view (its own earlier writes over the committed state), logging every
+//! value each transaction read and the first transaction that changed each location (see
+//! `spec`).
 //!
-//! Then, in block order, a transaction's speculative result stands if no other worker
-//! changed anything it read before it did. When every result stands the workers' views are
-//! merged and nothing runs again. Otherwise everything before the first stale result is
-//! replayed from the recorded states, and from there each transaction is checked value by
-//! value against the committed state and executed again with revm's own handler if any
-//! value moved: the result is always the sequential one, only the time differs.
+//! Then a transaction's speculative result stands if no other worker changed anything it
+//! read before it did. When every result stands, the workers' views are merged and nothing
+//! runs again. Otherwise everything before the first stale result is replayed from the
+//! logged writes, and from there each transaction is checked value by value against the
+//! committed state and executed again with revm's own handler if any value moved: the result
+//! is always the sequential one, only the time differs.
 //!
-//! Skips are decided in block order too and reported to the source exactly where the
-//! sequential builder reports them. A candidate pulled into the window after its sender was
-//! skipped is treated as never offered, as the source contract demands ([`TxSource::skip`]:
-//! a source does not offer a skipped sender's later transactions).
+//! Skips are decided in block order and reported to the source exactly where the sequential
+//! builder reports them. A candidate pulled into the window after its sender was skipped is
+//! treated as never offered, as the source contract demands ([`TxSource::skip`]: a source
+//! does not offer a skipped sender's later transactions).
 //!
-//! The fee recipient's reward and plain ETH transfers to accounts without code are
-//! commutative credits, so a block full of payments to one account does not serialise.
+//! Some updates commute and do not serialise a block:
+//! - the fee recipient's reward, paid in block order after the fact (a transaction that reads
+//!   the fee recipient is executed exactly instead);
+//! - plain ETH transfers to accounts without code, committed as credits;
+//! - ERC-20 payments to a holder many transactions of the window pay (see `layout`): each
+//!   transaction is given the holder's balance predicted from the earlier payments' amounts,
+//!   and every access to that slot is then replayed in block order, value by value.
 //!
 //! Windows too small or too dependent to profit (one lane carrying most of the gas) run
 //! sequentially on the committed state, with the same code the sequential builder runs.
 
 mod codes;
 mod commit;
+mod crew;
 mod layout;
 mod plan;
 mod spec;
@@ -45,12 +53,12 @@ use crate::{
     error::ExecutorResult,
     evm::{BlockEnvInput, ChainSpec},
     executor::{BlockExecutor, ExecutedBlock, SkipReason, TxSource},
-    state::{CodeCache, StateReader},
+    state::{AccountChange, CodeCache, StateReader},
 };
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashMap};
 use codes::SharedCodes;
-use commit::Committer;
+use commit::{Committer, combine};
 use parking_lot::Mutex;
 use spec::{GroupInput, Outcome, PredictedSlot, Scratch};
 use std::{
@@ -160,12 +168,14 @@ impl ParallelExecutor {
     /// An executor with `threads` workers and explicit tuning.
     pub fn with_config(threads: usize, config: ParallelConfig) -> Self {
         let threads = threads.max(1);
-        // Without a pool (one worker, or threads could not be started) every window runs
-        // sequentially, which is always correct.
+        // The calling thread is one of the workers, so the pool has one thread fewer: on a
+        // machine with as many cores as workers, no thread is left spinning while the caller
+        // does the in-order work. Without a pool (one worker, or threads could not be started)
+        // every window runs sequentially, which is always correct.
         let pool = (threads > 1)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
+                    .num_threads(threads - 1)
                     .thread_name(|i| format!("lanes-exec-{i}"))
                     .build()
                     .ok()
@@ -407,49 +417,63 @@ impl ParallelExecutor {
             .collect();
         let outputs = &mut scratch[..groups.len()];
         let phase = Instant::now();
-        pool.scope(|scope| {
-            for (group, output) in groups.iter().zip(outputs.iter_mut()) {
+        pool.in_place_scope(|scope| {
+            let (own, others) = outputs.split_first_mut().expect("two groups or more");
+            for (group, output) in groups[1..].iter().zip(others.iter_mut()) {
                 let input = &input;
                 scope.spawn(move |_| spec::run_group(input, output, group));
             }
+            crew::hand_over();
+            spec::run_group(&input, own, &groups[0]);
         });
         stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
 
-        // Validate: the first transaction (per worker) whose reads another worker changed
-        // before it.
-        // Each worker also lists the accounts an earlier worker touched too, which the merge
-        // must combine rather than just fold in.
-        let mut checks = vec![(u32::MAX, Vec::new()); outputs.len()];
-        pool.scope(|scope| {
-            let outputs = &*outputs;
-            for (w, check) in checks.iter_mut().enumerate() {
+        // Every access to a predicted slot is replayed in block order, value by value.
+        let views: Vec<&Scratch> = outputs.iter().collect();
+        let (pred_stale, predicted_finals) = if predicted_slots.is_empty() {
+            (u32::MAX, HashMap::default())
+        } else {
+            self.check_predictions(&plan, &predicted_slots, &views)
+        };
+        // Each worker finds the transactions whose reads another worker changed first, and
+        // the accounts an earlier worker touched too, with how their changes combine.
+        let workers = views.len();
+        let mut checks: Vec<Check> = vec![(u32::MAX, Vec::new()); workers];
+        let committed = &committer.db.changes;
+        pool.in_place_scope(|scope| {
+            let views = &views;
+            let finals = &predicted_finals;
+            let (own, others) = checks.split_first_mut().expect("two groups or more");
+            for (w, check) in others.iter_mut().enumerate() {
+                let w = w + 1;
                 scope.spawn(move |_| {
-                    *check = (first_stale_in(outputs, w), shared_with_earlier(outputs, w))
+                    let combined = combine_shared(views, w, committed, reader, finals);
+                    *check = (first_stale_in(views, w), combined);
                 });
             }
+            *own = (first_stale_in(views, 0), Vec::new());
         });
-        let mut first_stale = checks.iter().map(|c| c.0).min().unwrap_or(u32::MAX);
-        let mut shared: Vec<Address> = checks.into_iter().flat_map(|c| c.1).collect();
-        shared.sort_unstable();
-        shared.dedup();
+        drop(views);
+        let outputs = &mut scratch[..workers];
 
-        // Replay every access to a predicted slot in block order, value by value.
-        let mut predicted_finals = HashMap::default();
-        if !predicted_slots.is_empty() {
-            let (stale, finals) = self.check_predictions(&plan, &predicted_slots, outputs);
+        let mut first_stale = pred_stale;
+        let mut combined: Vec<(Address, Option<AccountChange>)> = Vec::new();
+        for (stale, shared) in checks {
             first_stale = first_stale.min(stale);
-            predicted_finals = finals;
+            combined.extend(shared);
         }
+        // An account several later workers share is combined by each; any one will do.
+        combined.sort_unstable_by_key(|(address, _)| *address);
+        combined.dedup_by_key(|(address, _)| *address);
 
         stats.validate_time += phase.elapsed();
         let phase = Instant::now();
         let speculation = Speculation {
             outputs,
             first_stale,
-            predicted_finals,
-            shared,
+            combined,
         };
         let committed = commit_window(committer, window, speculation, source, stats);
         stats.commit_time += phase.elapsed();
@@ -463,10 +487,9 @@ struct Speculation<'a> {
     outputs: &'a mut [Scratch],
     /// The first window index whose result cannot be trusted as is.
     first_stale: u32,
-    /// The value each predicted slot is left with, if all predictions held.
-    predicted_finals: HashMap<(Address, U256), U256>,
-    /// Accounts more than one worker changed.
-    shared: Vec<Address>,
+    /// The accounts more than one worker changed, with their combined change (`None` if
+    /// the changes do not combine exactly).
+    combined: Vec<(Address, Option<AccountChange>)>,
 }
 
 /// Commits a window in block order: merges the workers' views if every result stands,
@@ -481,8 +504,7 @@ fn commit_window<R: StateReader>(
     let Speculation {
         outputs,
         first_stale,
-        predicted_finals,
-        shared,
+        combined,
     } = speculation;
     // Records in block order: (worker, position in the worker's records).
     let mut order: Vec<(u32, u32)> = vec![(u32::MAX, 0); window.len()];
@@ -523,7 +545,9 @@ fn commit_window<R: StateReader>(
         )
     };
 
-    if cut == window.len() && committer.try_merge(outputs, &shared, &predicted_finals)? {
+    committer.receipts.reserve(window.len());
+    committer.transactions.reserve(window.len());
+    if cut == window.len() && committer.try_merge(outputs, combined)? {
         // Every result stands and the views merged: just report, in order.
         let mut rewards = Vec::with_capacity(window.len());
         for (i, tx) in window.iter().enumerate() {
@@ -587,7 +611,7 @@ impl ParallelExecutor {
         &self,
         plan: &plan::Plan,
         predicted_slots: &HashMap<(Address, U256), PredictedSlot>,
-        outputs: &[Scratch],
+        outputs: &[&Scratch],
     ) -> (u32, HashMap<(Address, U256), U256>) {
         let mut deltas: Vec<spec::SlotDelta> = outputs
             .iter()
@@ -634,11 +658,19 @@ impl ParallelExecutor {
     }
 }
 
-/// The accounts in worker `w`'s view that an earlier worker's view has too.
-fn shared_with_earlier(outputs: &[Scratch], w: usize) -> Vec<Address> {
-    if w == 0 {
-        return Vec::new();
-    }
+/// A worker's verdict: its first stale transaction, and the accounts it shares with an
+/// earlier worker with their combined change.
+type Check = (u32, Vec<(Address, Option<AccountChange>)>);
+
+/// The accounts in worker `w`'s view that an earlier worker's view has too, with how their
+/// changes combine (`None` if they do not combine exactly).
+fn combine_shared<R: StateReader>(
+    outputs: &[&Scratch],
+    w: usize,
+    committed: &crate::state::StateChanges,
+    reader: &R,
+    finals: &HashMap<(Address, U256), U256>,
+) -> Vec<(Address, Option<AccountChange>)> {
     outputs[w]
         .local
         .accounts
@@ -648,14 +680,25 @@ fn shared_with_earlier(outputs: &[Scratch], w: usize) -> Vec<Address> {
                 .iter()
                 .any(|o| o.local.accounts.contains_key(*address))
         })
-        .copied()
+        .map(|address| {
+            // The account before the window: a failed read only makes the window take the
+            // replay path, which reads it again.
+            let start = match committed.account(address) {
+                Some(info) => Ok(info),
+                None => reader.account(*address),
+            };
+            let change = start
+                .ok()
+                .and_then(|start| combine(outputs, *address, start, finals));
+            (*address, change)
+        })
         .collect()
 }
 
 /// The first transaction of worker `w` whose speculative result cannot be trusted: it needs
 /// exact execution, or another worker changed (or credited, unless it only credits too) a
 /// location it read before it ran.
-fn first_stale_in(outputs: &[Scratch], w: usize) -> u32 {
+fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
     let output = &outputs[w];
     for record in &output.records {
         if record.needs_exact {

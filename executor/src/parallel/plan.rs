@@ -110,6 +110,8 @@ enum Touch {
     Sender(Address),
     Account(Address),
     Token(Address, Erc20Call),
+    /// A token call with its holders resolved to indices into the holder list.
+    Holders(Address, [Option<u32>; 2], Option<(u32, Address, U256)>),
 }
 
 /// The balances an ERC-20 call moves, read from its arguments.
@@ -196,7 +198,8 @@ pub(super) fn plan(
     let total_weight: u64 = window.iter().map(|tx| tx.gas_limit()).sum();
     let limit = (max_share * total_weight as f64) as u64;
     // Per sender: its first transaction (the lane it joins) and its gas.
-    let mut senders: HashMap<Address, (u32, u64)> = HashMap::default();
+    let mut senders: HashMap<Address, (u32, u64)> =
+        HashMap::with_capacity_and_hasher(n, Default::default());
     let mut first_of_sender = Vec::with_capacity(n);
     for (i, tx) in window.iter().enumerate() {
         let (first, weight) = senders.entry(tx.signer()).or_insert((i as u32, 0));
@@ -219,7 +222,15 @@ pub(super) fn plan(
 
     // What each transaction touches, and per token holder: its first transaction, how
     // often it is credited, and whether anything may lower its balance.
-    let mut holders: HashMap<(Address, Address), Holder> = HashMap::default();
+    let mut holder_index: HashMap<(Address, Address), u32> =
+        HashMap::with_capacity_and_hasher(2 * n, Default::default());
+    let mut holders: Vec<Holder> = Vec::with_capacity(2 * n);
+    let mut holder = |token: Address, address: Address, i: usize| -> u32 {
+        *holder_index.entry((token, address)).or_insert_with(|| {
+            holders.push(Holder::new(i));
+            holders.len() as u32 - 1
+        })
+    };
     let touches: Vec<Touch> = window
         .iter()
         .enumerate()
@@ -237,23 +248,28 @@ pub(super) fn plan(
                 // A recipient without code that does not send is only credited: no key.
                 _ => Touch::None,
             };
-            if let Touch::Token(token, call) = &touch {
-                for holder in call.debited.iter().flatten() {
-                    holders
-                        .entry((*token, *holder))
-                        .or_insert(Holder::new(i))
-                        .debited = true;
+            match touch {
+                Touch::Token(token, call) => {
+                    let debited = call.debited.map(|h| h.map(|h| holder(token, h, i)));
+                    let credited = call
+                        .credited
+                        .map(|(to, amount)| (holder(token, to, i), to, amount));
+                    Touch::Holders(token, debited, credited)
                 }
-                if let Some((to, _)) = call.credited {
-                    holders
-                        .entry((*token, to))
-                        .or_insert(Holder::new(i))
-                        .credits += 1;
-                }
+                other => other,
             }
-            touch
         })
         .collect();
+    for touch in &touches {
+        if let Touch::Holders(_, debited, credited) = touch {
+            for h in debited.iter().flatten() {
+                holders[*h as usize].debited = true;
+            }
+            if let Some((h, _, _)) = credited {
+                holders[*h as usize].credits += 1;
+            }
+        }
+    }
 
     let mut uf = UnionFind::new(n);
     let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
@@ -270,12 +286,13 @@ pub(super) fn plan(
             Touch::None => {}
             Touch::Sender(address) => joins.push(senders[address].0),
             Touch::Account(address) => keys.push(Key::Account(*address)),
-            Touch::Token(token, call) => {
-                for holder in call.debited.iter().flatten() {
-                    joins.push(holders[&(*token, *holder)].first);
+            Touch::Token(..) => unreachable!("resolved to holders above"),
+            Touch::Holders(token, debited, credited) => {
+                for h in debited.iter().flatten() {
+                    joins.push(holders[*h as usize].first);
                 }
-                if let Some((to, amount)) = call.credited {
-                    let holder = holders.get_mut(&(*token, to)).expect("recorded above");
+                if let Some((h, to, amount)) = *credited {
+                    let holder = &mut holders[h as usize];
                     if holder.hot.is_none()
                         && holder.credits >= HOT_MIN_CREDITS
                         && !holder.debited
@@ -364,7 +381,9 @@ pub(super) fn plan(
     }
     let mut groups: Vec<Vec<u32>> = group_weights
         .iter()
-        .map(|w| Vec::with_capacity((n as u64 * w / total_weight.max(1)) as usize + 1))
+        .map(|w| {
+            Vec::with_capacity((n as u128 * *w as u128 / total_weight.max(1) as u128) as usize + 1)
+        })
         .collect();
     for (i, root) in roots.iter().enumerate() {
         groups[group_of_root[*root as usize] as usize].push(i as u32);

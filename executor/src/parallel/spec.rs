@@ -21,8 +21,8 @@ use crate::{
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
     state::{StateChanges, StateReader, StoredAccount},
 };
-use alloy_consensus::{Eip658Value, Receipt, ReceiptWithBloom, Transaction};
-use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Log, TxKind, U256, map::HashMap};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, Transaction};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, map::HashMap};
 use revm::{
     Database, ExecuteEvm,
     bytecode::Bytecode,
@@ -160,7 +160,7 @@ pub(super) struct Included {
     /// Gas used.
     pub gas_used: u64,
     /// Receipt with its bloom; the cumulative gas is filled in at commit.
-    pub receipt: ReceiptWithBloom<Receipt<Log>>,
+    pub receipt: ReceiptEnvelope,
     /// The fee recipient's reward.
     pub reward: U256,
     /// A commutative credit of a plain transfer (recipient, amount), not in the writes.
@@ -574,8 +574,8 @@ pub(super) fn run_group<R: StateReader>(
                     status: Eip658Value::Eip658(result.is_success()),
                     cumulative_gas_used: 0,
                     logs: result.into_logs(),
-                }
-                .with_bloom();
+                };
+                let receipt = ReceiptEnvelope::from_typed(tx.tx_type(), receipt.with_bloom());
                 Outcome::Included(Included {
                     gas_used,
                     receipt,

@@ -11,9 +11,11 @@ use super::{
 use crate::pool::{SubmitError, next_base_fee};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{
-    Block, BlockId, BlockNumberOrTag, FeeHistory, Filter, FilterBlockOption, Log, Transaction,
-    TransactionReceipt, TransactionRequest, state::StateOverride,
+    Block, BlockId, BlockNumberOrTag, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory,
+    Filter, FilterBlockOption, Log, Transaction, TransactionReceipt, TransactionRequest,
+    state::StateOverride,
 };
+use alloy_serde::JsonStorageKey;
 use jsonrpsee::{RpcModule, types::Params};
 use lanes_executor::{BlockTx, SealedBlock, StateReader};
 use std::sync::Arc;
@@ -21,6 +23,9 @@ use std::sync::Arc;
 /// Tip suggested by `eth_maxPriorityFeePerGas` when recent blocks paid none: 0.001 gwei,
 /// enough to order ahead of zero-tip transactions without overpaying on an L2.
 const MIN_SUGGESTED_TIP: u128 = 1_000_000;
+
+/// Most storage keys one `eth_getProof` may ask for: each costs a walk down the storage trie.
+const MAX_PROOF_KEYS: usize = 1024;
 
 /// Runs blocking work (RocksDB, EVM) off the async runtime's threads.
 async fn blocking<T: Send + 'static>(
@@ -221,6 +226,20 @@ pub fn register(
         })
         .await
     })?;
+    module.register_async_method("eth_getProof", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let address: Address = seq.next()?;
+        let keys: Vec<JsonStorageKey> = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(invalid_params(format!(
+                "too many storage keys: {} (at most {MAX_PROOF_KEYS})",
+                keys.len()
+            )));
+        }
+        ctx.check_state_block(block)?;
+        blocking(move || get_proof(&ctx, address, keys, block)).await
+    })?;
     module.register_async_method("eth_call", |params, ctx, _| async move {
         let mut seq = params.sequence();
         let request: TransactionRequest = seq.next()?;
@@ -366,6 +385,51 @@ pub fn register(
         blocking(move || fee_history(&ctx, count.to::<u64>(), newest, percentiles)).await
     })?;
     Ok(())
+}
+
+/// `eth_getProof` (EIP-1186) at the head. The tries describe the head only, so a block
+/// that stopped being the head between the request's check and the proof is refused rather
+/// than answered with the wrong block's proof.
+fn get_proof(
+    ctx: &RpcContext,
+    address: Address,
+    keys: Vec<JsonStorageKey>,
+    block: Option<BlockId>,
+) -> RpcResult<EIP1186AccountProofResponse> {
+    let slots: Vec<B256> = keys.iter().map(JsonStorageKey::as_b256).collect();
+    let ((number, hash), proof) = ctx
+        .chain
+        .storage()
+        .account_proof(address, &slots)
+        .map_err(internal)?;
+    let moved_on = match block {
+        Some(BlockId::Number(BlockNumberOrTag::Number(n))) => n != number,
+        Some(BlockId::Hash(h)) => h.block_hash != hash,
+        _ => false,
+    };
+    if moved_on {
+        return Err(server_error(
+            "historical state not available: this node serves state at the latest block only",
+        ));
+    }
+    let storage_hash = proof.storage_root();
+    let account = proof.account.unwrap_or_default();
+    Ok(EIP1186AccountProofResponse {
+        address,
+        balance: account.balance,
+        // An absent account reads as empty, as EIP-1186 describes it.
+        code_hash: proof
+            .account
+            .map_or(alloy_primitives::KECCAK256_EMPTY, |a| a.code_hash),
+        nonce: account.nonce,
+        storage_hash,
+        account_proof: proof.proof,
+        storage_proof: keys
+            .into_iter()
+            .zip(proof.storage)
+            .map(|(key, slot)| EIP1186StorageProof::new(key, slot.value, slot.proof))
+            .collect(),
+    })
 }
 
 /// `eth_getLogs` over committed blocks, bloom-filtered, with range and result limits.
