@@ -27,6 +27,7 @@ pub mod error;
 pub mod evm;
 pub mod executor;
 pub mod genesis;
+mod history;
 pub mod import;
 pub mod parallel;
 pub mod root;

@@ -22,6 +22,7 @@ use crate::{
     block::{BlockTx, SealedBlock},
     error::{ExecutorError, ExecutorResult},
     genesis::GenesisSpec,
+    history::History,
     root::{FlatState, FullState},
     state::{StateChanges, StateReader, StoredAccount},
     trie::{
@@ -113,7 +114,9 @@ impl Default for StorageOptions {
 
 /// The RocksDB-backed store.
 pub struct Storage {
-    db: DB,
+    /// Declared before `db` so it drops first: its thread holds snapshots of the database.
+    history: Option<History>,
+    db: Arc<DB>,
     sync_commits: bool,
     /// The trie update [`Storage::state_root`] computed, kept for the `commit_block` of the
     /// same changes so the tries are not walked twice per block.
@@ -213,7 +216,8 @@ impl Storage {
         });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         Ok(Self {
-            db,
+            history: None,
+            db: Arc::new(db),
             sync_commits: options.sync_commits,
             pending_trie: Mutex::new(None),
             // Decoded nodes are about 300 bytes with their map entry; a quarter of the
@@ -223,15 +227,29 @@ impl Storage {
     }
 
     fn tables<'a>(&'a self, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
-        TrieTables {
-            db: &self.db,
-            account_trie: self.cf(CF_ACCOUNT_TRIE),
-            storage_trie: self.cf(CF_STORAGE_TRIE),
-            hashed_accounts: self.cf(CF_HASHED_ACCOUNTS),
-            hashed_storage: self.cf(CF_HASHED_STORAGE),
-            snapshot,
-            cache: snapshot.is_none().then_some(&self.node_cache),
-        }
+        let mut tables = tables_on(&self.db, snapshot);
+        tables.cache = snapshot.is_none().then_some(&self.node_cache);
+        tables
+    }
+
+    /// Keeps the states of the last `blocks` committed blocks for proofs
+    /// ([`Storage::account_proof_at`]); `0` keeps the head only.
+    pub fn with_history(mut self, blocks: usize) -> ExecutorResult<Self> {
+        self.history = match blocks {
+            0 => None,
+            blocks => {
+                let history = History::start(self.db.clone(), blocks, |db, snapshot| {
+                    tables_on(db, Some(snapshot))
+                })?;
+                if let Some((number, hash)) = self.head()?
+                    && let Some(header) = self.header(number)?
+                {
+                    history.record(number, hash, header.state_root);
+                }
+                Some(history)
+            }
+        };
+        Ok(self)
     }
 
     fn cf(&self, name: &'static str) -> &ColumnFamily {
@@ -326,7 +344,11 @@ impl Storage {
         };
         let mut batch = WriteBatch::default();
         self.write_block(&mut batch, block, changes, &trie);
-        self.write_with_trie(batch, &trie)
+        self.write_with_trie(batch, &trie)?;
+        if let Some(history) = &self.history {
+            history.record(block.number(), block.hash, block.header.state_root);
+        }
+        Ok(())
     }
 
     /// Writes `batch`, which carries `trie`, and brings the node cache up to date.
@@ -442,6 +464,28 @@ impl Storage {
             ));
         }
         Ok((head, proof))
+    }
+
+    /// EIP-1186 proofs of `address` and its `slots` at block `number`: the head, or one of
+    /// the recent blocks [`Storage::with_history`] keeps. `None` when the block's state is
+    /// not kept.
+    pub fn account_proof_at(
+        &self,
+        number: u64,
+        address: Address,
+        slots: &[B256],
+    ) -> ExecutorResult<Option<((u64, B256), AccountProof)>> {
+        if self.head()?.is_some_and(|(head, _)| head == number) {
+            let (head, proof) = self.account_proof(address, slots)?;
+            // The head moved on between the two reads: fall through to the kept states.
+            if head.0 == number {
+                return Ok(Some((head, proof)));
+            }
+        }
+        match &self.history {
+            Some(history) => history.proof(number, address, slots),
+            None => Ok(None),
+        }
     }
 
     fn write(&self, batch: WriteBatch) -> ExecutorResult<()> {
@@ -969,5 +1013,19 @@ mod tests {
         let flat = storage.flat_state().unwrap();
         assert_eq!(flat.accounts.len(), 1);
         assert_eq!(flat.storage[&a].len(), 1);
+    }
+}
+
+/// The trie tables of `db`, read through `snapshot` if given, without the node cache.
+fn tables_on<'a>(db: &'a DB, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
+    let cf = |name: &'static str| db.cf_handle(name).expect("column family created at open");
+    TrieTables {
+        db,
+        account_trie: cf(CF_ACCOUNT_TRIE),
+        storage_trie: cf(CF_STORAGE_TRIE),
+        hashed_accounts: cf(CF_HASHED_ACCOUNTS),
+        hashed_storage: cf(CF_HASHED_STORAGE),
+        snapshot,
+        cache: None,
     }
 }

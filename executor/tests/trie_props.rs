@@ -160,6 +160,9 @@ fn to_changes(ops: &[(u64, Op)]) -> StateChanges {
     changes
 }
 
+/// Recent blocks whose state the test stores keep for proofs.
+const HISTORY: usize = 3;
+
 fn open() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(
@@ -169,6 +172,8 @@ fn open() -> (tempfile::TempDir, Storage) {
             sync_commits: false,
         },
     )
+    .unwrap()
+    .with_history(HISTORY)
     .unwrap();
     (dir, storage)
 }
@@ -188,6 +193,10 @@ fn commit(storage: &Storage, number: u64, changes: &StateChanges) -> B256 {
 
 fn check_proof(storage: &Storage, model: &FlatState, root: B256, who: Address, slots: &[B256]) {
     let (_, proof): (_, AccountProof) = storage.account_proof(who, slots).unwrap();
+    check_proved(proof, model, root, who, slots);
+}
+
+fn check_proved(proof: AccountProof, model: &FlatState, root: B256, who: Address, slots: &[B256]) {
     assert_eq!(proof.state_root, root);
     trie::verify_account_proof(root, &proof)
         .unwrap_or_else(|e| panic!("proof of {who} does not verify: {e}"));
@@ -212,10 +221,23 @@ fn check_proof(storage: &Storage, model: &FlatState, root: B256, who: Address, s
 fn run_blocks(first: Vec<(u64, Op)>, blocks: Vec<Vec<(u64, Op)>>, probes: Vec<(u64, Vec<u64>)>) {
     let (_dir, storage) = open();
     let mut model = FlatState::default();
+    // (block number, model, root) of the blocks whose state the store keeps.
+    let mut recent: std::collections::VecDeque<(u64, FlatState, B256)> = Default::default();
     for (number, ops) in std::iter::once(first).chain(blocks).enumerate() {
         let changes = to_changes(&ops);
         model.apply(&changes);
         let root = commit(&storage, number as u64 + 1, &changes);
+        recent.push_back((number as u64 + 1, model.clone(), root));
+        if recent.len() > HISTORY {
+            let (gone, ..) = recent.pop_front().unwrap();
+            assert!(
+                storage
+                    .account_proof_at(gone, address(0), &[])
+                    .unwrap()
+                    .is_none(),
+                "block {gone} is older than the kept history"
+            );
+        }
         assert_eq!(
             root,
             root::state_root(&model),
@@ -234,6 +256,15 @@ fn run_blocks(first: Vec<(u64, Op)>, blocks: Vec<Vec<(u64, Op)>>, probes: Vec<(u
         for (account, slots) in &probes {
             let slots: Vec<B256> = slots.iter().map(|s| B256::from(U256::from(*s))).collect();
             check_proof(&storage, &model, root, address(*account), &slots);
+            // The same proof at every kept block, against that block's state.
+            for (at, model, root) in &recent {
+                let ((proved_at, _), proof) = storage
+                    .account_proof_at(*at, address(*account), &slots)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("block {at} is kept"));
+                assert_eq!(proved_at, *at);
+                check_proved(proof, model, *root, address(*account), &slots);
+            }
         }
     }
 }

@@ -64,6 +64,8 @@ pub fn open_storage(config: &LanesConfig, genesis: &GenesisSpec) -> NodeResult<A
         },
     )?;
     let (number, hash) = storage.init_or_check_genesis(genesis)?;
+    // After the genesis check, so the first kept state is the head's.
+    let storage = storage.with_history(config.storage.state_root_history as usize)?;
     info!(target: "lanes::node", datadir = %config.storage.datadir.display(), head = number, %hash, "storage open");
     Ok(Arc::new(storage))
 }

@@ -86,7 +86,10 @@ fn proof_at_head(node: &Node, address: &str, slots: &[String]) -> (Value, B256) 
 
 #[test]
 fn proofs_verify_and_db_verify_checks_the_data_directory() {
-    let mut node = Node::start();
+    // A short proof history (blocks come only with transactions), so the test outlives it.
+    let mut node = Node::builder()
+        .config("storage", "state_root_history", "2")
+        .spawn();
     let url = node.rpc_url();
     let (deployer, other) = (DEV_ACCOUNTS[0], DEV_ACCOUNTS[1]);
 
@@ -164,6 +167,43 @@ fn proofs_verify_and_db_verify_checks_the_data_directory() {
         nonzero_slots > 0,
         "the token's storage is proven, not only absences"
     );
+
+    // A recent block stays provable after later blocks changed the account: the proof
+    // shows the state of that block and verifies against that block's root.
+    let balance_of = |address: &str| -> U256 {
+        node.rpc_ok("eth_getBalance", json!([address, "latest"]))
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = node.block_number();
+    let balance_before = balance_of(other.address);
+    cast([
+        "send",
+        "--private-key",
+        deployer.private_key,
+        other.address,
+        "--value",
+        "2ether",
+        "--rpc-url",
+        &url,
+    ])
+    .ok();
+    let balance_after = balance_of(other.address);
+    assert_ne!(balance_before, balance_after);
+    let at = format!("{before:#x}");
+    let response = node.rpc_ok("eth_getProof", json!([other.address, [], at]));
+    let block = node.rpc_ok("eth_getBlockByNumber", json!([at, false]));
+    let state_root: B256 = field(&block, "stateRoot");
+    let proof = to_proof(&response, state_root);
+    verify_account_proof(state_root, &proof)
+        .unwrap_or_else(|e| panic!("proof at block {before} does not verify: {e}\n{response}"));
+    assert_eq!(proof.account.unwrap().balance, balance_before);
+    let (response, state_root) = proof_at_head(&node, other.address, &[]);
+    let proof = to_proof(&response, state_root);
+    verify_account_proof(state_root, &proof).unwrap();
+    assert_eq!(proof.account.unwrap().balance, balance_after);
 
     // State the node cannot prove is refused, not answered wrong.
     let err = node

@@ -237,7 +237,6 @@ pub fn register(
                 keys.len()
             )));
         }
-        ctx.check_state_block(block)?;
         blocking(move || get_proof(&ctx, address, keys, block)).await
     })?;
     module.register_async_method("eth_call", |params, ctx, _| async move {
@@ -387,9 +386,8 @@ pub fn register(
     Ok(())
 }
 
-/// `eth_getProof` (EIP-1186) at the head. The tries describe the head only, so a block
-/// that stopped being the head between the request's check and the proof is refused rather
-/// than answered with the wrong block's proof.
+/// `eth_getProof` (EIP-1186) at the head or at one of the recent blocks whose state storage
+/// keeps (`storage.state_root_history`).
 fn get_proof(
     ctx: &RpcContext,
     address: Address,
@@ -397,21 +395,29 @@ fn get_proof(
     block: Option<BlockId>,
 ) -> RpcResult<EIP1186AccountProofResponse> {
     let slots: Vec<B256> = keys.iter().map(JsonStorageKey::as_b256).collect();
-    let ((number, hash), proof) = ctx
-        .chain
-        .storage()
-        .account_proof(address, &slots)
-        .map_err(internal)?;
-    let moved_on = match block {
-        Some(BlockId::Number(BlockNumberOrTag::Number(n))) => n != number,
-        Some(BlockId::Hash(h)) => h.block_hash != hash,
-        _ => false,
+    let storage = ctx.chain.storage();
+    let head = ctx.chain.head().number();
+    let number = match block.unwrap_or_default() {
+        BlockId::Number(BlockNumberOrTag::Number(n)) => n,
+        BlockId::Number(BlockNumberOrTag::Earliest) => 0,
+        BlockId::Number(_) => head,
+        BlockId::Hash(h) => storage
+            .block_number(h.block_hash)
+            .map_err(internal)?
+            .ok_or_else(|| server_error("header not found"))?,
     };
-    if moved_on {
-        return Err(server_error(
-            "historical state not available: this node serves state at the latest block only",
-        ));
+    if number > head {
+        return Err(server_error("header not found"));
     }
+    let (_, proof) = storage
+        .account_proof_at(number, address, &slots)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            server_error(
+                "historical state not available: proofs are kept for recent blocks only \
+                 (storage.state_root_history)",
+            )
+        })?;
     let storage_hash = proof.storage_root();
     let account = proof.account.unwrap_or_default();
     Ok(EIP1186AccountProofResponse {
