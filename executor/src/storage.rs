@@ -868,6 +868,20 @@ impl FullState for StorageSnapshot<'_> {
     }
 }
 
+/// The trie tables of `db`, read through `snapshot` if given, without the node cache.
+fn tables_on<'a>(db: &'a DB, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
+    let cf = |name: &'static str| db.cf_handle(name).expect("column family created at open");
+    TrieTables {
+        db,
+        account_trie: cf(CF_ACCOUNT_TRIE),
+        storage_trie: cf(CF_STORAGE_TRIE),
+        hashed_accounts: cf(CF_HASHED_ACCOUNTS),
+        hashed_storage: cf(CF_HASHED_STORAGE),
+        snapshot,
+        cache: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1013,19 +1027,5 @@ mod tests {
         let flat = storage.flat_state().unwrap();
         assert_eq!(flat.accounts.len(), 1);
         assert_eq!(flat.storage[&a].len(), 1);
-    }
-}
-
-/// The trie tables of `db`, read through `snapshot` if given, without the node cache.
-fn tables_on<'a>(db: &'a DB, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
-    let cf = |name: &'static str| db.cf_handle(name).expect("column family created at open");
-    TrieTables {
-        db,
-        account_trie: cf(CF_ACCOUNT_TRIE),
-        storage_trie: cf(CF_STORAGE_TRIE),
-        hashed_accounts: cf(CF_HASHED_ACCOUNTS),
-        hashed_storage: cf(CF_HASHED_STORAGE),
-        snapshot,
-        cache: None,
     }
 }
