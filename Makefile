@@ -58,6 +58,8 @@ build: tools contracts
 # forge script $(FORGE_FLAGS)), then pass their addresses to the node (config file or flags).
 run-prepare: build
 
+# `lanes node --dev` starts its own anvil L1 (from .tools/bin), deploys the L1 contracts to it
+# and posts batches there, so no separate L1 or `lanes l1 deploy` step is needed.
 # The dev profile optimises dependencies (see [profile.dev.package."*"] in Cargo.toml), so a
 # debug build of lanes is fast enough to run.
 run: run-prepare

@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 pub use error::{ConfigError, ConfigResult};
 pub use layers::{ENV_PREFIX, ENV_SEPARATOR};
 pub use sections::{
-    BatcherConfig, ChainConfig, Compression, DEFAULT_FEE_RECIPIENT, ExecutorConfig, ExecutorMode,
-    L1Config, LogConfig, LogFormat, MempoolConfig, MetricsConfig, RpcConfig, SequencerConfig,
-    StorageConfig,
+    BatcherConfig, ChainConfig, Compression, DEFAULT_FEE_RECIPIENT, DataAvailability,
+    ExecutorConfig, ExecutorMode, L1Config, LogConfig, LogFormat, MempoolConfig, MetricsConfig,
+    RpcConfig, SequencerConfig, StorageConfig,
 };
 
 /// Shown instead of a secret by [`LanesConfig::redacted`].
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(c.mempool.lifetime, Duration::from_secs(3 * 3600));
         assert_eq!(c.executor.mode, ExecutorMode::Sequential);
         assert_eq!(c.storage.cache_bytes, 256 * 1024 * 1024);
-        assert_eq!(c.batcher.compression, Compression::Brotli);
+        assert_eq!(c.batcher.compression, Compression::Zstd);
         assert_eq!(c.metrics.port, 9545);
         assert_eq!(c.log.format, LogFormat::Text);
         c.validate().unwrap();

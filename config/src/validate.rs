@@ -102,7 +102,7 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         );
     }
 
-    let positive: [(&'static str, u64); 16] = [
+    let positive: [(&'static str, u64); 18] = [
         (
             "rpc.max_request_body_bytes",
             c.rpc.max_request_body_bytes.into(),
@@ -124,6 +124,8 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         ("mempool.max_tx_bytes", as_u64(c.mempool.max_tx_bytes)),
         ("mempool.price_bump_percent", c.mempool.price_bump_percent),
         ("batcher.max_batch_bytes", as_u64(c.batcher.max_batch_bytes)),
+        ("batcher.confirmations", c.batcher.confirmations),
+        ("batcher.max_backlog_bytes", c.batcher.max_backlog_bytes),
         ("storage.state_root_history", c.storage.state_root_history),
     ];
     for (key, value) in positive {
@@ -137,11 +139,20 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         ("mempool.lifetime", c.mempool.lifetime),
         ("l1.poll_interval", c.l1.poll_interval),
         ("batcher.max_batch_age", c.batcher.max_batch_age),
+        ("batcher.poll_interval", c.batcher.poll_interval),
+        ("batcher.resubmit_after", c.batcher.resubmit_after),
     ];
     for (key, value) in nonzero_durations {
         if value.is_zero() {
             out.push(Violation::new(key, "must be longer than 0s"));
         }
+    }
+
+    if c.batcher.fee_bump_percent < 10 {
+        out.push(Violation::new(
+            "batcher.fee_bump_percent",
+            "must be at least 10 (nodes refuse smaller replacement bumps)",
+        ));
     }
 
     let levels = match c.batcher.compression {
@@ -324,6 +335,7 @@ mod tests {
     #[test]
     fn compression_level_depends_on_algorithm() {
         let mut c = LanesConfig::default();
+        c.batcher.compression = Compression::Brotli;
         c.batcher.compression_level = 12;
         assert_eq!(keys(&c), ["batcher.compression_level"]);
         c.batcher.compression = Compression::Zstd;

@@ -9,12 +9,15 @@
 //! module.
 
 use crate::{
+    block::SealedBlock,
     error::ExecutorError,
+    error::ExecutorResult,
     evm::ChainSpec,
     executor::BlockExecutor,
     import::{decode_block, import_block},
-    root::{self, FullState},
-    state::{MemoryState, StoredAccount},
+    root::{FlatState, FullState},
+    state::{AccountChange, MemoryState, StateChanges, StateReader, StoredAccount},
+    storage::{Storage, StorageOptions},
 };
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U64, U256, keccak256};
 use rayon::prelude::*;
@@ -262,7 +265,7 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
     executor: &E,
 ) -> Result<(), String> {
     let chain = ChainSpec::cancun(TEST_CHAIN_ID);
-    let mut state = memory_state(&test.pre);
+    let mut state = TestState::new(memory_state(&test.pre)).map_err(|e| e.to_string())?;
     let genesis = decode_block(&test.genesis_rlp).map_err(|e| format!("genesis: {e}"))?;
     let genesis_hash = genesis.header.hash_slow();
     if genesis_hash != test.genesis_block_header.hash {
@@ -271,7 +274,7 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
             test.genesis_block_header.hash
         ));
     }
-    let pre_root = state_root(&state)?;
+    let pre_root = state.commit_genesis(&genesis.header)?;
     if pre_root != genesis.header.state_root {
         return Err(format!(
             "pre-state root {pre_root}, genesis header says {}",
@@ -279,6 +282,7 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
         ));
     }
     state
+        .memory
         .block_hashes
         .insert(genesis.header.number, genesis_hash);
     let mut head = genesis.header;
@@ -289,8 +293,7 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
             .and_then(|block| import_block(&chain, &head, &block, &state, executor));
         match (result, &test_block.expect_exception) {
             (Ok((block, changes)), None) => {
-                state.apply(&changes);
-                state.block_hashes.insert(block.number(), block.hash);
+                state.commit(&block, &changes)?;
                 head_hash = block.hash;
                 head = block.header;
             }
@@ -305,10 +308,10 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
     }
 
     if let Some(expected) = &test.post_state {
-        compare_post_state(&state, expected)?;
+        compare_post_state(&state.memory, expected)?;
     }
     if let Some(expected) = test.post_state_hash {
-        let root = state_root(&state)?;
+        let root = state.tries.trie_root().map_err(|e| e.to_string())?;
         if root != expected {
             return Err(format!("post-state root {root}, test says {expected}"));
         }
@@ -322,11 +325,85 @@ fn run_cancun_test<E: BlockExecutor + ?Sized>(
     Ok(())
 }
 
-fn state_root(state: &MemoryState) -> Result<B256, String> {
-    state
-        .flat_state()
-        .map(|flat| root::state_root(&flat))
-        .map_err(|e| e.to_string())
+/// A test's state twice: in memory, which the executor reads and the post-state check
+/// compares, and in an in-memory [`Storage`] whose persisted tries give every state root
+/// incrementally, exactly as the node computes them.
+struct TestState {
+    memory: MemoryState,
+    tries: Storage,
+}
+
+impl TestState {
+    fn new(memory: MemoryState) -> ExecutorResult<Self> {
+        let tries = Storage::open_in_memory(&StorageOptions {
+            cache_bytes: 4 << 20,
+            sync_commits: false,
+        })?;
+        Ok(Self { memory, tries })
+    }
+
+    /// Stores the pre-state as the genesis block; returns its root.
+    fn commit_genesis(&mut self, header: &alloy_consensus::Header) -> Result<B256, String> {
+        let mut changes = StateChanges::default();
+        for (address, info) in &self.memory.accounts {
+            changes.accounts.insert(
+                *address,
+                AccountChange {
+                    info: Some(*info),
+                    ..Default::default()
+                },
+            );
+        }
+        for ((address, slot), value) in &self.memory.storage {
+            if let Some(change) = changes.accounts.get_mut(address) {
+                change.storage.insert(*slot, *value);
+            }
+        }
+        changes.codes.extend(
+            self.memory
+                .codes
+                .iter()
+                .map(|(hash, code)| (*hash, code.clone())),
+        );
+        let root = self.tries.state_root(&changes).map_err(|e| e.to_string())?;
+        self.tries
+            .commit_block(&SealedBlock::new(header.clone(), vec![], vec![]), &changes)
+            .map_err(|e| format!("storing the pre-state: {e}"))?;
+        Ok(root)
+    }
+
+    fn commit(&mut self, block: &SealedBlock, changes: &StateChanges) -> Result<(), String> {
+        self.memory.apply(changes);
+        self.memory.block_hashes.insert(block.number(), block.hash);
+        self.tries
+            .commit_block(block, changes)
+            .map_err(|e| format!("storing block {}: {e}", block.number()))
+    }
+}
+
+impl StateReader for TestState {
+    fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        self.memory.account(address)
+    }
+    fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        self.memory.storage(address, slot)
+    }
+    fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
+        self.memory.code(hash)
+    }
+    fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
+        self.memory.block_hash(number)
+    }
+}
+
+impl FullState for TestState {
+    fn flat_state(&self) -> ExecutorResult<FlatState> {
+        self.memory.flat_state()
+    }
+
+    fn state_root_after(&self, changes: &StateChanges) -> ExecutorResult<B256> {
+        self.tries.state_root(changes)
+    }
 }
 
 fn code_hash(code: &Bytes) -> B256 {

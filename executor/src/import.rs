@@ -12,7 +12,7 @@ use crate::{
     evm::{BlockEnvInput, ChainSpec, blob_params},
     executor::{BlockExecutor, SkipReason, TxSource},
     genesis::INITIAL_BASE_FEE,
-    root::{self, FlatState, FullState},
+    root::{FlatState, FullState},
     state::{AccountChange, MemoryState, StateChanges, StateReader, StoredAccount},
 };
 use alloy_consensus::{
@@ -391,7 +391,7 @@ where
         state,
         block.body.withdrawals.as_ref().map_or(&[][..], |w| &w[..]),
     )?;
-    let state_root = root::state_root_with(state, &changes)?;
+    let state_root = state.state_root_after(&changes)?;
     if state_root != header.state_root {
         return Err(invalid(format!(
             "state root {state_root}, header says {}",

@@ -93,6 +93,16 @@ pub fn state_root_of_changes(changes: &StateChanges) -> B256 {
 pub trait FullState {
     /// Reads the whole state into memory.
     fn flat_state(&self) -> ExecutorResult<FlatState>;
+
+    /// The state root with `changes` applied on top. The default recomputes it from the
+    /// whole state; a store with persisted tries ([`crate::Storage`]) overrides it with the
+    /// incremental computation.
+    fn state_root_after(&self, changes: &StateChanges) -> ExecutorResult<B256>
+    where
+        Self: Sized,
+    {
+        state_root_with(self, changes)
+    }
 }
 
 /// Recomputes the state root of `base` with `changes` applied on top.

@@ -198,7 +198,25 @@ fn address_upper_bound(address: &Address) -> Vec<u8> {
 impl Storage {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path, options: &StorageOptions) -> ExecutorResult<Self> {
+        Self::open_with(path, options, None)
+    }
+
+    /// A store that lives in memory only (RocksDB's in-memory environment): the same code
+    /// paths as on disk, for replaying test chains (the conformance runner) without files.
+    pub fn open_in_memory(options: &StorageOptions) -> ExecutorResult<Self> {
+        let env = rocksdb::Env::mem_env()?;
+        Self::open_with(Path::new("/lanes-in-memory"), options, Some(env))
+    }
+
+    fn open_with(
+        path: &Path,
+        options: &StorageOptions,
+        env: Option<rocksdb::Env>,
+    ) -> ExecutorResult<Self> {
         let mut db_opts = Options::default();
+        if let Some(env) = &env {
+            db_opts.set_env(env);
+        }
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(
@@ -725,6 +743,11 @@ impl Storage {
         Ok(())
     }
 
+    /// The RocksDB handle and every column family, for metrics read from RocksDB properties.
+    pub fn rocksdb(&self) -> (&DB, Vec<&ColumnFamily>) {
+        (&self.db, ALL_CFS.iter().map(|name| self.cf(name)).collect())
+    }
+
     /// Approximate on-disk size in bytes (SST files), for metrics.
     pub fn size_bytes(&self) -> u64 {
         ALL_CFS
@@ -797,6 +820,10 @@ impl StateReader for Storage {
 impl FullState for Storage {
     fn flat_state(&self) -> ExecutorResult<FlatState> {
         self.read_flat_state(ReadOptions::default)
+    }
+
+    fn state_root_after(&self, changes: &StateChanges) -> ExecutorResult<B256> {
+        self.state_root(changes)
     }
 }
 

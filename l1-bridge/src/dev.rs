@@ -42,6 +42,11 @@ pub struct DevL1Options {
     pub log_file: Option<PathBuf>,
     /// Longest wait for anvil to listen.
     pub startup_timeout: Duration,
+    /// Run anvil under a small `sh` guard that holds a pipe from this process and sends anvil
+    /// SIGTERM when the pipe closes: when [`DevL1::stop`] closes it, and when this process
+    /// dies, even by SIGKILL, so a killed node does not leave its dev L1 running (SIGTERM lets
+    /// anvil dump its state file). Default: off.
+    pub die_with_parent: bool,
 }
 
 impl Default for DevL1Options {
@@ -54,6 +59,7 @@ impl Default for DevL1Options {
             accounts: 10,
             log_file: None,
             startup_timeout: Duration::from_secs(20),
+            die_with_parent: false,
         }
     }
 }
@@ -131,6 +137,18 @@ impl DevL1 {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        if self.options.die_with_parent {
+            // Closing the guard's pipe makes it SIGTERM anvil and wait for it.
+            drop(child.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            tracing::warn!("anvil did not stop within 10s of closing its guard pipe");
+        }
         if self.options.state_file.is_some() {
             let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
             if let Some(pid) = pid
@@ -151,7 +169,12 @@ impl DevL1 {
     }
 
     /// Kills anvil at once (SIGKILL): a crashed or unplugged L1. Its state file is not updated.
+    /// (Under a [`DevL1Options::die_with_parent`] guard this is [`DevL1::stop`]: killing the
+    /// guard would leave anvil running.)
     pub fn kill(&mut self) {
+        if self.options.die_with_parent {
+            return self.stop();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -222,14 +245,29 @@ pub fn find_anvil(explicit: Option<&Path>) -> L1Result<PathBuf> {
 
 /// Spawns anvil on `port` and waits for its "Listening on" line; returns the child and the port
 /// it listens on.
+/// The guard of [`DevL1Options::die_with_parent`]: anvil in the background (stdin from
+/// /dev/null), then wait for the parent's pipe on stdin to close, then SIGTERM anvil and wait.
+const GUARD_SCRIPT: &str =
+    r#""$0" "$@" & p=$!; cat >/dev/null; kill -TERM "$p" 2>/dev/null; wait "$p""#;
+
 fn launch(anvil: &Path, options: &DevL1Options, port: u16) -> L1Result<(Child, u16)> {
-    let mut command = Command::new(anvil);
+    let mut command = if options.die_with_parent {
+        let mut guard = Command::new("sh");
+        guard.arg("-c").arg(GUARD_SCRIPT).arg(anvil);
+        guard
+    } else {
+        Command::new(anvil)
+    };
     command
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--chain-id", &DEV_L1_CHAIN_ID.to_string()])
         .args(["--mnemonic", DEV_MNEMONIC])
         .args(["--accounts", &options.accounts.to_string()])
-        .stdin(Stdio::null())
+        .stdin(if options.die_with_parent {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(block_time) = options.block_time {
@@ -351,6 +389,48 @@ mod tests {
         assert_eq!(
             dev_account(1).address(),
             address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+        );
+    }
+
+    /// Under the guard, closing the pipe (stop, or this process dying) takes anvil down too.
+    #[test]
+    fn guarded_anvil_stops_with_its_pipe() {
+        let Ok(anvil) = find_anvil(None) else {
+            eprintln!("SKIPPED: no anvil (run `make tools`)");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut l1 = DevL1::spawn(DevL1Options {
+            anvil_path: Some(anvil),
+            state_file: Some(dir.path().join("state.json")),
+            die_with_parent: true,
+            ..DevL1Options::default()
+        })
+        .unwrap();
+        let guard = l1.pid().unwrap();
+        // The guard's child is anvil, listening on the reported port.
+        let children = std::fs::read_to_string(format!("/proc/{guard}/task/{guard}/children"))
+            .unwrap_or_default();
+        let anvil_pid: u32 = children
+            .split_whitespace()
+            .find_map(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                String::from_utf8_lossy(&cmdline)
+                    .contains("--mnemonic")
+                    .then(|| pid.parse().ok())?
+            })
+            .expect("anvil runs under the guard");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", l1.port())).is_ok());
+        // Past the first 1 s block, so there is state to dump.
+        std::thread::sleep(Duration::from_millis(1500));
+        l1.stop();
+        assert!(
+            !Path::new(&format!("/proc/{anvil_pid}")).exists(),
+            "anvil stopped"
+        );
+        assert!(
+            dir.path().join("state.json").is_file(),
+            "SIGTERM let anvil dump its state"
         );
     }
 

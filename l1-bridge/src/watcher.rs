@@ -23,7 +23,7 @@ use std::time::Duration;
 use alloy::primitives::B256;
 use futures::future::try_join_all;
 use lanes_config::L1Config;
-use lanes_monitoring::{IntCounter, IntGauge, MetricsRegistry, MonitoringResult};
+use lanes_monitoring::{Gauge, IntCounter, IntGauge, MetricsRegistry, MonitoringResult};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -84,11 +84,14 @@ pub struct WatcherMetrics {
     deposits_seen: IntCounter,
     reorgs: IntCounter,
     rpc_errors: IntCounter,
+    messages_pending: IntGauge,
+    oldest_pending_age: Gauge,
 }
 
 impl WatcherMetrics {
-    /// Registers `lanes_l1_head_block`, `lanes_l1_deposits_seen_total`, `lanes_l1_reorgs_total`
-    /// and `lanes_l1_rpc_errors_total` in `registry`.
+    /// Registers `lanes_l1_head_block`, `lanes_l1_deposits_seen_total`, `lanes_l1_reorgs_total`,
+    /// `lanes_l1_rpc_errors_total`, `lanes_l1_messages_pending` and
+    /// `lanes_l1_oldest_pending_message_age_seconds` in `registry`.
     pub fn register(registry: &MetricsRegistry) -> MonitoringResult<Self> {
         Ok(Self {
             head_block: registry.int_gauge(
@@ -106,6 +109,14 @@ impl WatcherMetrics {
             rpc_errors: registry.counter(
                 "lanes_l1_rpc_errors_total",
                 "Failed L1 watcher polls (L1 unreachable or erroring); each is retried with backoff.",
+            )?,
+            messages_pending: registry.int_gauge(
+                "lanes_l1_messages_pending",
+                "L1 -> L2 messages (deposits and forced transactions) seen on L1 and not yet delivered to L2, most waiting for their confirmation depth.",
+            )?,
+            oldest_pending_age: registry.gauge(
+                "lanes_l1_oldest_pending_message_age_seconds",
+                "Seconds since the oldest L1 -> L2 message not yet delivered to L2 was enqueued on L1 (0 when none); it must be included within the rollup's forceInclusionDelay.",
             )?,
         })
     }
@@ -133,6 +144,30 @@ impl WatcherMetrics {
     /// Current value of `lanes_l1_rpc_errors_total`.
     pub fn rpc_errors(&self) -> u64 {
         self.rpc_errors.get()
+    }
+
+    /// Current value of `lanes_l1_messages_pending`.
+    pub fn messages_pending(&self) -> u64 {
+        u64::try_from(self.messages_pending.get()).unwrap_or(0)
+    }
+
+    /// Current value of `lanes_l1_oldest_pending_message_age_seconds`.
+    pub fn oldest_pending_age(&self) -> f64 {
+        self.oldest_pending_age.get()
+    }
+
+    /// Sets the pending-message gauges from the messages not yet delivered, at unix time
+    /// `now` (seconds). L1 timestamps are whole seconds, so the age is too.
+    fn set_pending<'a>(&self, pending: impl Iterator<Item = &'a L1Message>, now: u64) {
+        let (count, oldest) = pending.fold((0i64, None::<u64>), |(n, oldest), m| {
+            (
+                n + 1,
+                Some(oldest.map_or(m.enqueued_at, |o| o.min(m.enqueued_at))),
+            )
+        });
+        self.messages_pending.set(count);
+        self.oldest_pending_age
+            .set(oldest.map_or(0, |t| now.saturating_sub(t)) as f64);
     }
 }
 
@@ -246,7 +281,10 @@ impl L1Watcher {
             if cancel.is_cancelled() {
                 return Ok(());
             }
-            let wait = match self.step(&mut state, &tx, &cancel).await {
+            let stepped = self.step(&mut state, &tx, &cancel).await;
+            self.metrics
+                .set_pending(state.pending.iter().flat_map(|b| &b.messages), unix_now());
+            let wait = match stepped {
                 Ok(Step::Stopped) => return Ok(()),
                 Ok(Step::Busy) => {
                     backoff = self.config.backoff_initial;
@@ -508,6 +546,12 @@ impl L1Watcher {
 }
 
 /// The newest scanned block with its hash, if known.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn tip(state: &State) -> Option<(u64, B256)> {
     match state.pending.back() {
         Some(block) => block.hash.map(|h| (block.number, h)),

@@ -233,6 +233,17 @@ async fn delivers_only_after_confirmations_in_order() {
     assert_eq!(w.next().await.deposit_nonce, 0);
     assert_eq!(w.next().await.deposit_nonce, 1);
     w.nothing().await;
+    // Nonce 2 (block 3, enqueued at L1 time 36) waits for its confirmations.
+    assert_eq!(w.metrics.messages_pending(), 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let age = w.metrics.oldest_pending_age();
+    assert!(
+        (now - 36 - 1) as f64 <= age && age <= (now - 36 + 1) as f64,
+        "{age}"
+    );
     fake.mine(&[0]);
     w.nothing().await;
     fake.mine(&[0]);
@@ -243,6 +254,8 @@ async fn delivers_only_after_confirmations_in_order() {
     w.stop().await.unwrap();
     // After the stop, so the count of the last hand-over is in.
     assert_eq!(metrics.deposits_seen(), 3);
+    assert_eq!(metrics.messages_pending(), 0);
+    assert_eq!(metrics.oldest_pending_age(), 0.0);
     let cursor = store.get().unwrap();
     assert_eq!(cursor.next_block, 4);
     assert_eq!(cursor.next_deposit_nonce, 3);

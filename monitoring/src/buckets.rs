@@ -12,6 +12,15 @@ pub fn latency_seconds() -> Vec<f64> {
     ]
 }
 
+/// Upper bounds for intervals between recurring events in seconds (block
+/// intervals: 50 ms blocks up to a 60 s block time or an idle chain's empty
+/// block every 12 s), from 5ms to 60s.
+pub fn interval_seconds() -> Vec<f64> {
+    vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0,
+    ]
+}
+
 /// Upper bounds for counts (transactions per block, batch sizes) in 1-2-5
 /// steps from 1 up to the first step that reaches `max`.
 pub fn counts(max: u64) -> Vec<f64> {
@@ -48,6 +57,14 @@ mod tests {
         assert!(strictly_increasing(&b));
         assert_eq!(b.first(), Some(&0.000_05));
         assert_eq!(b.last(), Some(&10.0));
+    }
+
+    #[test]
+    fn interval_range() {
+        let b = interval_seconds();
+        assert!(strictly_increasing(&b));
+        // The config allows block times from 50 ms to 60 s.
+        assert!(b[0] < 0.05 && *b.last().unwrap() >= 60.0);
     }
 
     #[test]

@@ -8,6 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Gauge, Opts};
+
+/// Name of the gauge [`Health`] exports: seconds since the block producer last reported in
+/// (a block, or an idle slot with nothing to include).
+pub const HEARTBEAT_AGE_METRIC: &str = "lanes_producer_heartbeat_age_seconds";
+
 /// Marks "no block yet" in [`Inner::last_block_nanos`].
 const NO_BLOCK: u64 = u64::MAX;
 
@@ -163,6 +171,46 @@ impl Health {
     }
 }
 
+/// Exports the age of the producer's last report to [`Health`], read at
+/// scrape time.
+///
+/// The producer reports every block and every idle slot (nothing to
+/// include), so the age grows only when it is wedged, not when the chain is
+/// merely quiet. A gauge the producer set itself would be stale by however
+/// long ago it last ran, which is exactly the case that matters; reading the
+/// age when Prometheus scrapes makes "no new block for N block times" an
+/// alert on one sample, independent of the scrape interval.
+pub(crate) struct HealthCollector {
+    health: Health,
+    age: Gauge,
+}
+
+impl HealthCollector {
+    pub(crate) fn new(health: Health) -> prometheus::Result<Self> {
+        let age = Gauge::with_opts(Opts::new(
+            HEARTBEAT_AGE_METRIC,
+            "Seconds since the block producer last produced a block or passed an idle slot with nothing to include (since start-up before that), read at scrape time; /health turns 503 past its maximum block age",
+        ))?;
+        Ok(Self { health, age })
+    }
+}
+
+impl Collector for HealthCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.age.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let inner = &*self.health.inner;
+        let report = self.health.report();
+        let age = report
+            .last_block_age
+            .unwrap_or_else(|| inner.created.elapsed());
+        self.age.set(age.as_secs_f64());
+        self.age.collect()
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -224,6 +272,27 @@ mod tests {
         assert_eq!(health.report().status, HealthStatus::Ok);
         std::thread::sleep(max_age + Duration::from_millis(20));
         assert_eq!(health.report().status, HealthStatus::Stalled);
+    }
+
+    #[test]
+    fn collector_reports_block_age() {
+        let health = Health::new(MAX_AGE);
+        let collector = HealthCollector::new(health.clone()).unwrap();
+        let age = |c: &HealthCollector| {
+            let families = c.collect();
+            assert_eq!(families.len(), 1);
+            assert_eq!(families[0].name(), HEARTBEAT_AGE_METRIC);
+            families[0].get_metric()[0].get_gauge().get_value()
+        };
+        // Before the first block the age counts from start-up.
+        std::thread::sleep(Duration::from_millis(30));
+        let before = age(&collector);
+        assert!(before >= 0.03, "{before}");
+        health.block_produced(1, 0);
+        let after = age(&collector);
+        assert!(after < before, "{after} < {before}");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(age(&collector) >= after + 0.03);
     }
 
     #[test]

@@ -14,18 +14,50 @@
 //!   block is older than the configured maximum age. Health means
 //!   "producing blocks", not "answers HTTP".
 //!
+//! `/metrics` also carries `lanes_producer_heartbeat_age_seconds`, the age
+//! of the producer's last report to [`Health`] (a block, or an idle slot)
+//! read at scrape time, so "no new block for N block times" is an alert on a
+//! single sample whatever the scrape interval, and a quiet chain is not an
+//! outage.
+//!
 //! Shared histogram layouts live in [`buckets`]. Errors are
 //! [`MonitoringError`]s; registering metrics happens once at startup, so
 //! callers propagate them with `?`.
+//!
+//! # Monitoring
+//!
+//! The crate's folder ships what an operator needs around those metrics
+//! (see `monitoring/README.md`):
+//!
+//! - `prometheus/prometheus.yml`: scrapes a local node (`127.0.0.1:9545`)
+//!   and loads `prometheus/alerts.yml`, the alert rules (no new block for 3
+//!   block times, batch posting lag, low L1 balances, RPC error rate,
+//!   mempool near full, L1 unreachable), with unit tests for
+//!   `promtool test rules` in `prometheus/alerts_test.yml`.
+//! - `grafana/dashboards/lanes.json`: the dashboard (importable as is, with
+//!   a `datasource` variable), and `grafana/provisioning/` to have
+//!   `grafana-server` load it with a Prometheus data source at start.
+//!
+//! ```text
+//! lanes node --dev &                     # metrics on 127.0.0.1:9545
+//! cd monitoring && prometheus --config.file=prometheus/prometheus.yml
+//! GF_PATHS_PROVISIONING=$PWD/grafana/provisioning LANES_MONITORING_DIR=$PWD \
+//!     grafana-server --homepath /usr/share/grafana
+//! ```
+//!
+//! [`assets`] embeds these files and holds the PromQL helpers the tests use
+//! to evaluate every panel and alert against a real Prometheus scraping a
+//! real node (`sequencer/tests/e2e_monitoring.rs`).
 
+pub mod assets;
 pub mod buckets;
 mod health;
 mod registry;
 mod server;
 
-pub use health::{Health, HealthReport, HealthStatus};
+pub use health::{HEARTBEAT_AGE_METRIC, Health, HealthReport, HealthStatus};
 pub use prometheus::{
-    Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Counter, Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 pub use registry::{COUNTER_SUFFIX, METRIC_PREFIX, MetricsRegistry};
 pub use server::{METRICS_CONTENT_TYPE, bind, router, serve};

@@ -2,11 +2,12 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::{MonitoringError, MonitoringResult};
+use crate::health::HealthCollector;
+use crate::{Health, MonitoringError, MonitoringResult};
 
 /// Prefix every lanes metric carries, so dashboards can tell ours from the
 /// process and exporter metrics scraped alongside.
@@ -88,6 +89,13 @@ impl MetricsRegistry {
         self.register(name, IntCounterVec::new(Opts::new(name, help), labels))
     }
 
+    /// Registers a floating-point counter, for sums of non-integer amounts
+    /// such as busy seconds; `name` must end in `_total`.
+    pub fn float_counter(&self, name: &str, help: &str) -> MonitoringResult<Counter> {
+        check(name, help, Kind::Counter, &[])?;
+        self.register(name, Counter::with_opts(Opts::new(name, help)))
+    }
+
     /// Registers a floating-point gauge.
     pub fn gauge(&self, name: &str, help: &str) -> MonitoringResult<Gauge> {
         check(name, help, Kind::Gauge, &[])?;
@@ -141,6 +149,19 @@ impl MetricsRegistry {
         )
     }
 
+    /// Exports `health`'s age as `lanes_producer_heartbeat_age_seconds`, read
+    /// at scrape time. [`router`](crate::router) does this for the health it
+    /// serves; registering a second [`Health`] is an error.
+    pub fn register_health(&self, health: &Health) -> MonitoringResult<()> {
+        let name = crate::health::HEARTBEAT_AGE_METRIC;
+        let collector =
+            HealthCollector::new(health.clone()).map_err(|source| MonitoringError::Prometheus {
+                name: name.to_owned(),
+                source,
+            })?;
+        self.register_boxed(name, Box::new(collector))
+    }
+
     /// Every registered metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let encoder = TextEncoder::new();
@@ -161,13 +182,21 @@ impl MetricsRegistry {
     where
         C: Collector + Clone + 'static,
     {
+        let collector = collector.map_err(|source| MonitoringError::Prometheus {
+            name: name.to_owned(),
+            source,
+        })?;
+        self.register_boxed(name, Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn register_boxed(&self, name: &str, collector: Box<dyn Collector>) -> MonitoringResult<()> {
         let prometheus_error = |source| MonitoringError::Prometheus {
             name: name.to_owned(),
             source,
         };
-        let collector = collector.map_err(prometheus_error)?;
-        match self.registry.register(Box::new(collector.clone())) {
-            Ok(()) => Ok(collector),
+        match self.registry.register(collector) {
+            Ok(()) => Ok(()),
             Err(prometheus::Error::AlreadyReg) => Err(MonitoringError::AlreadyRegistered {
                 name: name.to_owned(),
             }),
@@ -288,6 +317,8 @@ mod tests {
         assert!(reason(r.counter("lanes_txs", "Txs.")).contains("_total"));
         assert!(r.counter("lanes_total", "Nothing.").is_err());
         assert!(r.counter("lanes_txs_total", "Txs.").is_ok());
+        assert!(r.float_counter("lanes_busy_seconds", "Busy.").is_err());
+        assert!(r.float_counter("lanes_busy_seconds_total", "Busy.").is_ok());
         assert!(
             r.counter_vec("lanes_rejected_total", "Rejected.", &["reason"])
                 .is_ok()

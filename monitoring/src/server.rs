@@ -11,7 +11,7 @@ use axum::routing::get;
 use lanes_config::MetricsConfig;
 use tokio::net::TcpListener;
 
-use crate::{Health, MetricsRegistry};
+use crate::{Health, MetricsRegistry, MonitoringError};
 
 /// Content type of `/metrics`: Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -22,8 +22,14 @@ struct AppState {
     health: Health,
 }
 
-/// The endpoint's routes: `GET /metrics` and `GET /health`.
+/// The endpoint's routes: `GET /metrics` and `GET /health`. Also registers
+/// `health`'s block age gauge in `registry` (see
+/// [`MetricsRegistry::register_health`]) unless it is already there.
 pub fn router(registry: MetricsRegistry, health: Health) -> Router {
+    match registry.register_health(&health) {
+        Ok(()) | Err(MonitoringError::AlreadyRegistered { .. }) => {}
+        Err(error) => tracing::warn!(%error, "block age metric unavailable"),
+    }
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health_check))
@@ -147,6 +153,15 @@ mod tests {
         );
         assert!(
             reply.body.contains("lanes_blocks_total 1"),
+            "{}",
+            reply.body
+        );
+
+        // The health endpoint's block age is exported next to the registry's metrics.
+        assert!(
+            reply
+                .body
+                .contains("# TYPE lanes_producer_heartbeat_age_seconds gauge"),
             "{}",
             reply.body
         );

@@ -24,6 +24,7 @@ pub struct Chain {
     new_blocks: broadcast::Sender<Arc<SealedBlock>>,
     in_flight: RwLock<InFlight>,
     sealed: Arc<SealedHashes>,
+    batcher: std::sync::OnceLock<tokio::sync::watch::Receiver<lanes_batcher::BatcherStatus>>,
 }
 
 /// Blocks executed but not committed yet (the pipeline's depth): their state changes, oldest
@@ -154,6 +155,7 @@ impl Chain {
             new_blocks,
             in_flight: RwLock::default(),
             sealed: Arc::default(),
+            batcher: std::sync::OnceLock::new(),
         })
     }
 
@@ -239,18 +241,37 @@ impl Chain {
         Ok(self.storage.block(number)?.map(Arc::new))
     }
 
-    /// Resolves a block tag to a number. Until batches are posted to L1, every committed
-    /// block is as safe and final as it gets on this node, so `safe` and `finalized` follow
-    /// the head; `pending` is the head too (the block being built is not exposed).
+    /// Makes `safe` and `finalized` follow the batcher's L2 heads (what L1 vouches for).
+    /// Without it (an L2-only node) they follow the head. Set once.
+    pub fn follow_batcher(
+        &self,
+        status: tokio::sync::watch::Receiver<lanes_batcher::BatcherStatus>,
+    ) {
+        let _ = self.batcher.set(status);
+    }
+
+    /// The batcher's view, when the node posts to L1.
+    pub fn batcher_status(&self) -> Option<lanes_batcher::BatcherStatus> {
+        self.batcher.get().map(|rx| rx.borrow().clone())
+    }
+
+    /// Resolves a block tag to a number. `latest` and `pending` are the last sequenced block
+    /// (the block being built is not exposed). With a batcher, `safe` is the last block in a
+    /// batch with the L1 confirmation depth and `finalized` the last block of a batch past
+    /// the rollup's finalization period; on an L2-only node every committed block is as safe
+    /// and final as it gets, so both follow the head.
     pub fn resolve(&self, tag: BlockNumberOrTag) -> u64 {
         let head = self.head().number();
         match tag {
             BlockNumberOrTag::Earliest => 0,
             BlockNumberOrTag::Number(n) => n,
-            BlockNumberOrTag::Latest
-            | BlockNumberOrTag::Pending
-            | BlockNumberOrTag::Safe
-            | BlockNumberOrTag::Finalized => head,
+            BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => head,
+            BlockNumberOrTag::Safe => self
+                .batcher_status()
+                .map_or(head, |s| s.heads.safe.min(head)),
+            BlockNumberOrTag::Finalized => self
+                .batcher_status()
+                .map_or(head, |s| s.heads.finalized.min(head)),
         }
     }
 }

@@ -12,7 +12,10 @@
 //! Main types: [`chain::Chain`], [`pool::TxPool`], [`mempool::Mempool`],
 //! [`producer::BlockProducer`], [`rpc::RpcContext`].
 
+pub mod admin;
+pub mod bench;
 pub mod chain;
+pub mod l1;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

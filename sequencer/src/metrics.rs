@@ -1,10 +1,25 @@
-//! Sequencer metrics (intake, mempool, blocks, RPC), registered in the node's registry.
+//! Sequencer metrics (intake, mempool, blocks, RPC, executor, storage), registered in the
+//! node's registry, plus the L1 watcher's, registered here so an L2-only node exports them too
+//! (at their idle values) and the watcher, once wired, records into the same handles.
+//!
+//! Labelled families are created with every label value they can take, so a dashboard's
+//! `rate()` reads 0 instead of "no data" before the first event.
 
-use crate::mempool::Mempool;
+use crate::mempool::{Mempool, PoolLimits};
+use lanes_executor::Storage;
+use lanes_l1_bridge::WatcherMetrics;
 use lanes_monitoring::{MetricsRegistry, MonitoringError, buckets};
 use prometheus::{
-    Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Counter, Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
+
+/// Values of the `stage` label of `lanes_block_stage_duration_seconds`.
+pub const BLOCK_STAGES: [&str; 4] = ["ordering", "execution", "state_root", "commit"];
+/// Values of the `pool` label of the mempool gauges.
+pub const POOLS: [&str; 2] = ["pending", "queued"];
+/// Values of the `kind` label of `lanes_db_write_stalls_total`: RocksDB slowing writes down
+/// (`delay`) or stopping them (`stop`) because flushes or compactions fall behind.
+pub const WRITE_STALL_KINDS: [&str; 2] = ["delay", "stop"];
 
 /// All metrics the sequencer crate exports.
 #[derive(Debug)]
@@ -53,6 +68,22 @@ pub struct SequencerMetrics {
     pub executor_threads: IntGauge,
     /// On-disk size of the database.
     pub db_size: IntGauge,
+    /// Configured target block time.
+    pub block_time: Gauge,
+    /// Capacity of each sub-pool (`mempool.max_pending`, `mempool.max_queued`).
+    pub mempool_capacity: IntGaugeVec,
+    /// Time spent executing transactions, summed over executor workers.
+    pub executor_busy_seconds: Counter,
+    /// RocksDB write stalls by kind (`delay`, `stop`), summed over column families.
+    pub db_write_stalls: IntCounterVec,
+    /// 1 while RocksDB has stopped writes.
+    pub db_write_stopped: IntGauge,
+    /// Bytes RocksDB estimates compaction must rewrite to settle.
+    pub db_pending_compaction: IntGauge,
+    /// Bytes in RocksDB memtables (active, unflushed and pinned).
+    pub db_memtables: IntGauge,
+    /// The L1 watcher's metrics, for the watcher the node runs when L1 is configured.
+    pub l1: WatcherMetrics,
 }
 
 impl SequencerMetrics {
@@ -105,7 +136,7 @@ impl SequencerMetrics {
             block_interval: registry.histogram(
                 "lanes_block_interval_seconds",
                 "Time between consecutive committed blocks",
-                buckets::latency_seconds(),
+                buckets::interval_seconds(),
             )?,
             block_txs: registry.histogram(
                 "lanes_block_transactions",
@@ -161,7 +192,106 @@ impl SequencerMetrics {
                 "lanes_db_size_bytes",
                 "On-disk size of the RocksDB store (SST files)",
             )?,
-        })
+            block_time: registry.gauge(
+                "lanes_block_time_seconds",
+                "Configured target time between blocks (sequencer.block_time)",
+            )?,
+            mempool_capacity: registry.int_gauge_vec(
+                "lanes_mempool_capacity_transactions",
+                "Most transactions each sub-pool holds (mempool.max_pending, mempool.max_queued)",
+                &["pool"],
+            )?,
+            executor_busy_seconds: registry.float_counter(
+                "lanes_executor_busy_seconds_total",
+                "Time spent executing transactions, summed over executor workers; its rate is the average number of busy threads",
+            )?,
+            db_write_stalls: registry.counter_vec(
+                "lanes_db_write_stalls_total",
+                "RocksDB write stalls (flush or compaction falling behind), by kind: delay (writes slowed) or stop",
+                &["kind"],
+            )?,
+            db_write_stopped: registry.int_gauge(
+                "lanes_db_write_stopped",
+                "1 while RocksDB has stopped writes, else 0",
+            )?,
+            db_pending_compaction: registry.int_gauge(
+                "lanes_db_pending_compaction_bytes",
+                "Bytes RocksDB estimates compaction must rewrite to bring every level under its target size",
+            )?,
+            db_memtables: registry.int_gauge(
+                "lanes_db_memtable_bytes",
+                "Bytes held in RocksDB memtables (active, unflushed and pinned)",
+            )?,
+            l1: WatcherMetrics::register(registry)?,
+        }
+        .with_label_values_initialised())
+    }
+
+    fn with_label_values_initialised(self) -> Self {
+        for stage in BLOCK_STAGES {
+            self.stage_seconds.with_label_values(&[stage]);
+        }
+        for pool in POOLS {
+            self.mempool_txs.with_label_values(&[pool]);
+            self.mempool_bytes.with_label_values(&[pool]);
+            self.mempool_capacity.with_label_values(&[pool]);
+        }
+        for kind in WRITE_STALL_KINDS {
+            self.db_write_stalls.with_label_values(&[kind]);
+        }
+        for reason in crate::pool::REJECT_REASONS {
+            self.tx_rejected.with_label_values(&[reason]);
+        }
+        self.tx_skipped.with_label_values(&["invalid"]);
+        self
+    }
+
+    /// Publishes the pool capacities the mempool alert compares against.
+    pub fn set_pool_limits(&self, limits: &PoolLimits) {
+        let gauge = |pool: &str, limit: usize| {
+            self.mempool_capacity
+                .with_label_values(&[pool])
+                .set(i64::try_from(limit).unwrap_or(i64::MAX));
+        };
+        gauge("pending", limits.max_pending);
+        gauge("queued", limits.max_queued);
+    }
+
+    /// Refreshes the storage gauges and counters from RocksDB's own properties.
+    pub fn refresh_storage(&self, storage: &Storage) {
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.db_size.set(clamp(storage.size_bytes()));
+        let (db, column_families) = storage.rocksdb();
+        let int_sum = |name: &str| -> u64 {
+            column_families
+                .iter()
+                .filter_map(|cf| db.property_int_value_cf(*cf, name).ok().flatten())
+                .sum()
+        };
+        self.db_pending_compaction
+            .set(clamp(int_sum("rocksdb.estimate-pending-compaction-bytes")));
+        self.db_memtables
+            .set(clamp(int_sum("rocksdb.size-all-mem-tables")));
+        let stopped = db
+            .property_int_value("rocksdb.is-write-stopped")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        self.db_write_stopped.set(i64::from(stopped > 0));
+
+        let (mut delays, mut stops) = (0, 0);
+        for cf in &column_families {
+            if let Ok(Some(text)) = db.property_value_cf(*cf, "rocksdb.cf-write-stall-stats") {
+                let (d, s) = parse_write_stall_stats(&text);
+                delays += d;
+                stops += s;
+            }
+        }
+        // RocksDB keeps running totals; the counters follow them.
+        for (kind, total) in [("delay", delays), ("stop", stops)] {
+            let counter = self.db_write_stalls.with_label_values(&[kind]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// Refreshes the mempool gauges.
@@ -178,5 +308,80 @@ impl SequencerMetrics {
         self.mempool_bytes
             .with_label_values(&["queued"])
             .set(pool.bytes_queued() as i64);
+    }
+}
+
+/// `(total-delays, total-stops)` from RocksDB's `rocksdb.cf-write-stall-stats` text, e.g.
+/// `Write Stall (count): ..., total-delays: 3, total-stops: 1`. Missing keys count as 0.
+fn parse_write_stall_stats(text: &str) -> (u64, u64) {
+    let text = text.trim_start().trim_start_matches("Write Stall (count):");
+    let value = |key: &str| {
+        text.split([',', '\n'])
+            .filter_map(|item| item.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (value("total-delays"), value("total-stops"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_stall_stats_parse() {
+        let text = "Write Stall (count): cf-l0-file-count-limit-delays-with-ongoing-compaction: 0, \
+                    l0-file-count-limit-delays: 2, l0-file-count-limit-stops: 1, \
+                    memtable-limit-delays: 0, memtable-limit-stops: 0, \
+                    pending-compaction-bytes-delays: 0, pending-compaction-bytes-stops: 0, \
+                    total-delays: 2, total-stops: 1\n";
+        assert_eq!(parse_write_stall_stats(text), (2, 1));
+        assert_eq!(
+            parse_write_stall_stats("Write Stall (count): total-delays: 7\n"),
+            (7, 0)
+        );
+        assert_eq!(parse_write_stall_stats(""), (0, 0));
+    }
+
+    #[test]
+    fn storage_metrics_read_rocksdb() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open(dir.path(), &lanes_executor::StorageOptions::default()).unwrap();
+        let registry = MetricsRegistry::new();
+        let metrics = SequencerMetrics::register(&registry).unwrap();
+        metrics.refresh_storage(&storage);
+        // A fresh store has empty-but-allocated memtables and no stalls.
+        assert!(
+            metrics.db_memtables.get() > 0,
+            "{}",
+            metrics.db_memtables.get()
+        );
+        assert_eq!(metrics.db_write_stopped.get(), 0);
+        for kind in WRITE_STALL_KINDS {
+            assert_eq!(metrics.db_write_stalls.with_label_values(&[kind]).get(), 0);
+        }
+        let text = registry.render();
+        for name in [
+            "lanes_db_size_bytes",
+            "lanes_db_memtable_bytes",
+            "lanes_db_pending_compaction_bytes",
+            "lanes_db_write_stopped",
+            "lanes_l1_head_block",
+        ] {
+            assert!(
+                text.contains(&format!("\n{name} ")),
+                "{name} missing:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("lanes_db_write_stalls_total{kind=\"stop\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lanes_tx_rejected_total{reason=\"nonce_too_low\"} 0"),
+            "{text}"
+        );
     }
 }

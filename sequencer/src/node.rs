@@ -6,7 +6,7 @@ use crate::{
     mempool::PoolLimits,
     metrics::SequencerMetrics,
     pool::TxPool,
-    producer::{BlockProducer, NodeExecutor, ProducerConfig},
+    producer::{BlockProducer, NodeExecutor, ProducerConfig, ProducerControls},
     rpc::{self, RpcConfig, RpcContext},
 };
 use lanes_config::{ExecutorMode, LanesConfig};
@@ -48,9 +48,25 @@ pub fn genesis_from_config(config: &LanesConfig) -> NodeResult<GenesisSpec> {
     })
 }
 
+/// The execution rules of the chain `config` and `genesis` describe; derivation from L1 must
+/// use the same ones to reproduce the sequencer's blocks.
+pub fn chain_spec(config: &LanesConfig, genesis: &GenesisSpec) -> ChainSpec {
+    ChainSpec {
+        chain_id: genesis.chain_id,
+        spec_id: SpecId::CANCUN,
+        base_fee_recipient: config.sequencer.base_fee_recipient,
+        base_fee_floor: config.chain.base_fee_floor,
+    }
+}
+
 /// Where the database lives inside the data directory.
 pub fn db_path(config: &LanesConfig) -> PathBuf {
-    config.storage.datadir.join("db")
+    db_path_in(&config.storage.datadir)
+}
+
+/// Where the database lives inside `datadir`.
+pub fn db_path_in(datadir: &std::path::Path) -> PathBuf {
+    datadir.join("db")
 }
 
 /// Opens the store and initialises it from `genesis` if it is empty.
@@ -77,6 +93,8 @@ pub struct NodeAddrs {
     pub rpc: SocketAddr,
     /// Metrics and health.
     pub metrics: Option<SocketAddr>,
+    /// Admin endpoint (JWT).
+    pub admin: Option<SocketAddr>,
 }
 
 /// Runs a node until `shutdown` fires (then stops intake, commits the block in progress
@@ -91,18 +109,24 @@ pub async fn run(
     // Blocks are built on the stored tries: a trie that does not give the head's root would
     // seal wrong roots from the next block on.
     storage.check_state_root()?;
-    let spec = ChainSpec {
-        chain_id: genesis.chain_id,
-        spec_id: SpecId::CANCUN,
-        base_fee_recipient: config.sequencer.base_fee_recipient,
-        base_fee_floor: config.chain.base_fee_floor,
-    };
+    let spec = chain_spec(&config, &genesis);
     let chain = Arc::new(Chain::load(storage.clone(), spec)?);
 
     let registry = MetricsRegistry::new();
     let metrics = Arc::new(SequencerMetrics::register(&registry)?);
+    // At startup, L1 or not, so dashboards and alerts see the series (at 0) on every node.
+    let batcher_metrics = lanes_batcher::BatcherMetrics::register(&registry)?;
+    let throttled_blocks = registry.counter(
+        "lanes_sequencer_backpressure_blocks_total",
+        "Blocks built shrunk (a quarter of sequencer.max_block_txs) because the batcher's unposted backlog was over batcher.max_backlog_bytes",
+    )?;
+    let backpressure_active = registry.int_gauge(
+        "lanes_sequencer_backpressure_active",
+        "1 while the batcher's unposted backlog is over batcher.max_backlog_bytes and blocks are shrunk, else 0",
+    )?;
     metrics.head_block.set(chain.head().number() as i64);
     let block_time = config.sequencer.block_time;
+    metrics.block_time.set(block_time.as_secs_f64());
     let health = Health::new(block_time * 3 + Duration::from_secs(1));
     let pool = Arc::new(TxPool::new(
         chain.clone(),
@@ -123,6 +147,62 @@ pub async fn run(
     });
     metrics.executor_threads.set(executor.threads() as i64);
     info!(target: "lanes::node", mode = ?config.executor.mode, threads = executor.threads(), "executor ready");
+    let l1 = crate::l1::start(
+        &config,
+        storage.clone(),
+        genesis.chain_id,
+        batcher_metrics,
+        metrics.l1.clone(),
+    )
+    .await?;
+    let (throttle_tx, throttle) = tokio::sync::watch::channel(false);
+    let mut follower = None;
+    if let Some(mut status) = l1.batcher_status() {
+        chain.follow_batcher(status.clone());
+        follower = Some(tokio::spawn(async move {
+            while status.changed().await.is_ok() {
+                let over = status.borrow().backlog.over_limit;
+                backpressure_active.set(i64::from(over));
+                throttle_tx.send_if_modified(|v| std::mem::replace(v, over) != over);
+            }
+        }));
+    }
+    let (pause, paused) = tokio::sync::watch::channel(false);
+    let controls = ProducerControls {
+        throttle,
+        paused,
+        paused_at: Arc::new(tokio::sync::watch::channel(None).0),
+        throttled_blocks: Some(throttled_blocks),
+    };
+    let admin_shutdown = CancellationToken::new();
+    let mut admin_addr = None;
+    let mut admin_task = None;
+    if config.batcher.enabled {
+        let secret_path = config
+            .batcher
+            .jwt_secret_file
+            .clone()
+            .unwrap_or_else(|| config.storage.datadir.join("admin-jwt.hex"));
+        let secret = crate::admin::load_or_create_secret(&secret_path)?;
+        let (addr, task) = crate::admin::serve(
+            SocketAddr::new(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                config.batcher.admin_port,
+            ),
+            secret,
+            crate::admin::AdminContext {
+                batcher: l1.batcher.clone(),
+                chain: chain.clone(),
+                pause: Arc::new(pause),
+                paused_at: controls.paused_at.clone(),
+                pause_timeout: block_time * 8 + Duration::from_secs(5),
+            },
+            admin_shutdown.clone(),
+        )
+        .await?;
+        admin_addr = Some(addr);
+        admin_task = Some(task);
+    }
     let producer = BlockProducer::new(
         chain.clone(),
         pool.clone(),
@@ -135,7 +215,8 @@ pub async fn run(
         },
         metrics.clone(),
         health.clone(),
-    );
+    )
+    .with_controls(controls);
 
     let rpc_config = RpcConfig {
         addr: SocketAddr::new(config.rpc.addr, config.rpc.port),
@@ -165,12 +246,12 @@ pub async fn run(
         metrics_addr = Some(listener.local_addr()?);
         let token = metrics_shutdown.clone();
         let storage = storage.clone();
-        let size_gauge = metrics.db_size.clone();
+        let storage_metrics = metrics.clone();
         tokio::spawn(async move {
             // Refresh the database size now and then; RocksDB computes it on request.
             let refresher = tokio::spawn(async move {
                 loop {
-                    size_gauge.set(storage.size_bytes() as i64);
+                    storage_metrics.refresh_storage(&storage);
                     tokio::time::sleep(Duration::from_secs(15)).await;
                 }
             });
@@ -192,12 +273,17 @@ pub async fn run(
         head = chain.head().number(),
         rpc = %rpc_addr,
         metrics = ?metrics_addr,
-        "lanes node running (L2 only: no L1 configured)"
+        admin = ?admin_addr,
+        l1 = l1.endpoint.as_ref().map(|e| e.url.as_str()),
+        rollup = ?l1.endpoint.as_ref().map(|e| e.rollup),
+        batcher = l1.batcher.is_some(),
+        "lanes node running"
     );
     if let Some(ready) = ready {
         let _ = ready.send(NodeAddrs {
             rpc: rpc_addr,
             metrics: metrics_addr,
+            admin: admin_addr,
         });
     }
 
@@ -207,6 +293,14 @@ pub async fn run(
     }
     let _ = rpc_handle.stop();
     rpc_handle.stopped().await;
+    admin_shutdown.cancel();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
+    if let Some(task) = follower {
+        task.abort();
+    }
+    l1.shutdown().await;
     metrics_shutdown.cancel();
     if let Some(task) = metrics_task {
         let _ = task.await;

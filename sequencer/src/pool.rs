@@ -43,6 +43,7 @@ impl TxPool {
     pub fn new(chain: Arc<Chain>, limits: PoolLimits, metrics: Arc<SequencerMetrics>) -> Self {
         let mut mempool = Mempool::new(limits.clone());
         mempool.set_base_fee(chain.head().header.base_fee_per_gas.unwrap_or_default());
+        metrics.set_pool_limits(&limits);
         Self {
             mempool: Mutex::new(mempool),
             chain,
@@ -171,31 +172,45 @@ pub fn next_base_fee(parent: &alloy_consensus::Header, floor: u64) -> u64 {
     next.max(floor)
 }
 
+/// Error message prefixes and the `reason` label of `lanes_tx_rejected_total` they map to.
+const REJECT_REASON_PREFIXES: [(&str, &str); 17] = [
+    ("rlp", "decode"),
+    ("transaction type not supported", "tx_type"),
+    ("only replay-protected", "unprotected"),
+    ("invalid chain id", "chain_id"),
+    ("invalid sender", "sender"),
+    ("nonce too low", "nonce_too_low"),
+    ("nonce too high", "nonce_too_high"),
+    ("insufficient funds", "insufficient_funds"),
+    ("intrinsic gas too low", "intrinsic_gas"),
+    ("exceeds block gas limit", "gas_limit"),
+    ("max fee per gas less than block base fee", "fee_cap"),
+    (
+        "replacement transaction underpriced",
+        "replacement_underpriced",
+    ),
+    ("txpool is full", "pool_full"),
+    ("already known", "already_known"),
+    ("oversized data", "oversized"),
+    ("transaction underpriced", "underpriced"),
+    ("account limit exceeded", "account_limit"),
+];
+
+/// Every `reason` label [`reject_reason`] returns, for metrics that start each at 0.
+pub const REJECT_REASONS: [&str; 18] = {
+    let mut out = ["other"; 18];
+    let mut i = 0;
+    while i < REJECT_REASON_PREFIXES.len() {
+        out[i] = REJECT_REASON_PREFIXES[i].1;
+        i += 1;
+    }
+    out
+};
+
 /// Low-cardinality label for a rejection, for the `lanes_tx_rejected_total` metric.
 pub fn reject_reason(err: &TxValidationError) -> &'static str {
     let text = err.to_string();
-    for (prefix, label) in [
-        ("rlp", "decode"),
-        ("transaction type not supported", "tx_type"),
-        ("only replay-protected", "unprotected"),
-        ("invalid chain id", "chain_id"),
-        ("invalid sender", "sender"),
-        ("nonce too low", "nonce_too_low"),
-        ("nonce too high", "nonce_too_high"),
-        ("insufficient funds", "insufficient_funds"),
-        ("intrinsic gas too low", "intrinsic_gas"),
-        ("exceeds block gas limit", "gas_limit"),
-        ("max fee per gas less than block base fee", "fee_cap"),
-        (
-            "replacement transaction underpriced",
-            "replacement_underpriced",
-        ),
-        ("txpool is full", "pool_full"),
-        ("already known", "already_known"),
-        ("oversized data", "oversized"),
-        ("transaction underpriced", "underpriced"),
-        ("account limit exceeded", "account_limit"),
-    ] {
+    for (prefix, label) in REJECT_REASON_PREFIXES {
         if text.starts_with(prefix) {
             return label;
         }

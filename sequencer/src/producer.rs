@@ -28,7 +28,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -88,6 +88,33 @@ pub struct ProducerConfig {
     pub fee_recipient: Address,
     /// Upper bound on transactions per block.
     pub max_block_txs: usize,
+}
+
+/// Outside controls on block production: the batcher's backpressure and the admin pause.
+#[derive(Clone, Debug)]
+pub struct ProducerControls {
+    /// `true` while the batcher's unposted backlog is over its limit: blocks shrink to a
+    /// quarter of `max_block_txs` and no empty blocks are made, so the backlog stops growing
+    /// at full speed while L1 catches up.
+    pub throttle: watch::Receiver<bool>,
+    /// `true` while block production is paused (`admin_stopSequencer`).
+    pub paused: watch::Receiver<bool>,
+    /// Set by the producer to the committed head once it has paused with nothing in flight,
+    /// `None` while it runs.
+    pub paused_at: Arc<watch::Sender<Option<u64>>>,
+    /// `lanes_sequencer_backpressure_blocks_total`, when registered.
+    pub throttled_blocks: Option<prometheus::IntCounter>,
+}
+
+impl Default for ProducerControls {
+    fn default() -> Self {
+        Self {
+            throttle: watch::channel(false).1,
+            paused: watch::channel(false).1,
+            paused_at: Arc::new(watch::channel(None).0),
+            throttled_blocks: None,
+        }
+    }
 }
 
 /// Feeds the executor from a pool snapshot, stopping at a deadline so a block never runs
@@ -156,6 +183,8 @@ pub struct BlockProducer {
     health: Health,
     tip: Tip,
     last_block_at: Instant,
+    controls: ProducerControls,
+    throttled: bool,
 }
 
 impl BlockProducer {
@@ -178,7 +207,15 @@ impl BlockProducer {
             health,
             tip,
             last_block_at: Instant::now(),
+            controls: ProducerControls::default(),
+            throttled: false,
         }
+    }
+
+    /// Follows `controls` (backpressure, pause) from now on.
+    pub fn with_controls(mut self, controls: ProducerControls) -> Self {
+        self.controls = controls;
+        self
     }
 
     /// Produces blocks until `shutdown` fires; then stops intake, executes and commits what
@@ -233,12 +270,39 @@ impl BlockProducer {
         &mut self,
         to_committer: &mpsc::Sender<ExecutedBlock>,
     ) -> Result<(), ExecutorError> {
+        if *self.controls.paused.borrow() {
+            // Report the pause once the pipeline has drained, so the head is final.
+            let head = self.chain.head().number();
+            if head == self.tip.number && self.controls.paused_at.borrow().is_none() {
+                info!(target: "lanes::producer", head, "block production paused");
+                self.controls.paused_at.send_replace(Some(head));
+            }
+            self.health.block_produced(head, now_secs());
+            return Ok(());
+        }
+        if self.controls.paused_at.borrow().is_some() {
+            info!(target: "lanes::producer", "block production resumed");
+            self.controls.paused_at.send_replace(None);
+        }
+        let throttled = *self.controls.throttle.borrow();
+        if throttled != self.throttled {
+            self.throttled = throttled;
+            if throttled {
+                warn!(target: "lanes::producer", "batcher backlog over its limit: shrinking blocks until L1 catches up");
+            } else {
+                info!(target: "lanes::producer", "batcher backlog back under its limit: full blocks again");
+            }
+        }
         let has_pending = self.pool.lock().len_pending() > 0;
-        let empty_due = self
-            .config
-            .empty_block_interval
-            .is_some_and(|interval| self.last_block_at.elapsed() >= interval);
+        let empty_due = !throttled
+            && self
+                .config
+                .empty_block_interval
+                .is_some_and(|interval| self.last_block_at.elapsed() >= interval);
         if has_pending || empty_due {
+            if throttled && let Some(counter) = &self.controls.throttled_blocks {
+                counter.inc();
+            }
             self.produce(to_committer).await?;
         } else {
             // Idle but healthy: the node is up and would produce if there were work.
@@ -269,7 +333,11 @@ impl BlockProducer {
             // root so execution need not wait for it.
             prevrandao: keccak256([self.tip.prevrandao.as_slice(), &number.to_be_bytes()].concat()),
             parent_beacon_block_root: B256::ZERO,
-            max_txs: self.config.max_block_txs,
+            max_txs: if self.throttled {
+                (self.config.max_block_txs / 4).max(1)
+            } else {
+                self.config.max_block_txs
+            },
             excess_blob_gas: 0,
         };
         let started = Instant::now();
@@ -300,6 +368,9 @@ impl BlockProducer {
                 .executor_conflicts
                 .inc_by(stats.conflicts as u64);
             self.metrics.executor_speedup.set(stats.speedup_estimate());
+            self.metrics
+                .executor_busy_seconds
+                .inc_by(stats.busy.as_secs_f64());
         }
         self.metrics
             .stage_seconds

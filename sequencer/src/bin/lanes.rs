@@ -1,6 +1,7 @@
 //! The `lanes` command: run a node (`lanes node`), initialise a data directory
 //! (`lanes init`), print the effective configuration (`lanes config`), check a database
-//! (`lanes db verify`).
+//! (`lanes db verify`), load-test a node (`lanes bench`), deploy the L1 contracts
+//! (`lanes l1 deploy`), rebuild L2 from L1 alone (`lanes derive`).
 
 /// glibc malloc spends a large share of trie hashing and block building in its free lists;
 /// mimalloc keeps small allocations thread-local.
@@ -49,6 +50,73 @@ enum Command {
     /// Inspect the database of a data directory (the node must be stopped).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Load-test a node end to end: sustained throughput and inclusion latency.
+    Bench(lanes_sequencer::bench::BenchArgs),
+    /// The L1 contracts.
+    #[command(subcommand)]
+    L1(L1Command),
+    /// Rebuild the L2 chain from the batches on L1 into a fresh data directory, checking every
+    /// posted state root, and print the head block.
+    Derive(DeriveArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum L1Command {
+    /// Deploy LanesRollup (which deploys LanesPortal) and print (or write) their addresses.
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug)]
+struct DeployArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// L1 JSON-RPC URL (default: `l1.rpc_url`).
+    #[arg(long = "l1-rpc")]
+    l1_rpc: Option<String>,
+    /// File with the deployer's private key (default: `l1.deploy_private_key`, e.g. from
+    /// LANES_L1__DEPLOY_PRIVATE_KEY).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// The batcher (sequencer) L1 account allowed to submit batches (default: the address of
+    /// the batcher key in the configuration, else the deployer).
+    #[arg(long)]
+    sequencer: Option<alloy_primitives::Address>,
+    /// Owner of the rollup (default: the deployer).
+    #[arg(long)]
+    owner: Option<alloy_primitives::Address>,
+    /// Seconds after submission at which a batch's state root is final.
+    #[arg(long, default_value_t = 604_800)]
+    finalization_period_secs: u64,
+    /// Seconds within which a queued L1 -> L2 message must be in a batch. Keep it long: L2
+    /// does not execute deposits yet, and a message older than this blocks every batch.
+    #[arg(long, default_value_t = 86_400)]
+    force_inclusion_delay_secs: u64,
+    /// Write `[l1] rollup_address` / `portal_address` into this TOML config file (created if
+    /// missing, other lines and comments kept).
+    #[arg(long)]
+    write_config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DeriveArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// L1 JSON-RPC URL.
+    #[arg(long = "l1-rpc")]
+    l1_rpc: String,
+    /// The LanesRollup contract.
+    #[arg(long)]
+    rollup: alloy_primitives::Address,
+    /// Fresh data directory to rebuild into.
+    #[arg(long)]
+    datadir: PathBuf,
+    /// geth-style genesis JSON (default: `chain.genesis`, else the dev genesis).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// L1 block to read batches from (default: the rollup's deployment block, found by
+    /// searching `eth_getCode`; 0 when the L1 node cannot answer that).
+    #[arg(long)]
+    from_block: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,7 +159,8 @@ struct NodeArgs {
     /// Metrics and health port (`metrics.port`, default 9545).
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
-    /// Development mode: dev genesis and keys, short block time, everything on loopback.
+    /// Development mode: dev genesis and keys, short block time, everything on loopback, a
+    /// local anvil as L1 (unless `l1.rpc_url` is set), the admin endpoint on a free port.
     #[arg(long)]
     dev: bool,
 }
@@ -102,6 +171,10 @@ fn dev_preset() -> Value {
         "sequencer": { "block_time": "250ms" },
         "rpc": { "addr": "127.0.0.1" },
         "metrics": { "addr": "127.0.0.1" },
+        "l1": { "dev_anvil": true },
+        // A free port (logged at start): several dev nodes, or a dev node beside another
+        // client's 8551, must not clash.
+        "batcher": { "admin_port": 0 },
     })
 }
 
@@ -217,6 +290,116 @@ fn db_verify(config: &LanesConfig) -> eyre::Result<()> {
     }
 }
 
+fn runtime() -> eyre::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lanes")
+        .build()
+        .wrap_err("starting the async runtime")
+}
+
+fn plain_args(common: CommonArgs, datadir: Option<PathBuf>) -> NodeArgs {
+    NodeArgs {
+        common,
+        datadir,
+        rpc_addr: None,
+        rpc_port: None,
+        metrics_port: None,
+        dev: false,
+    }
+}
+
+/// `lanes l1 deploy`.
+fn l1_deploy(args: DeployArgs) -> eyre::Result<()> {
+    let config = load_config(&plain_args(args.common.clone(), None))?;
+    init_tracing(&config);
+    let rpc_url = args
+        .l1_rpc
+        .clone()
+        .or_else(|| config.l1.rpc_url.clone())
+        .ok_or_else(|| eyre!("--l1-rpc (or l1.rpc_url) is required"))?;
+    let key = match &args.key_file {
+        Some(path) => {
+            std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?
+        }
+        None => config.l1.deploy_private_key.clone().ok_or_else(|| {
+            eyre!("--key-file or l1.deploy_private_key (LANES_L1__DEPLOY_PRIVATE_KEY) is required")
+        })?,
+    };
+    let deployer = lanes_l1_bridge::parse_private_key(key.trim())?;
+    let sequencer = match args.sequencer {
+        Some(address) => address,
+        None => {
+            lanes_batcher::batcher_key(&config.batcher)?.map_or(deployer.address(), |k| k.address())
+        }
+    };
+    let genesis = node::genesis_from_config(&config)?;
+    let params = lanes_l1_bridge::DeployParams {
+        owner: args.owner.unwrap_or(deployer.address()),
+        sequencer,
+        genesis_state_root: genesis.header.state_root,
+        finalization_period: std::time::Duration::from_secs(args.finalization_period_secs),
+        force_inclusion_delay: std::time::Duration::from_secs(args.force_inclusion_delay_secs),
+    };
+    let deployed = runtime()?.block_on(lanes_l1_bridge::deploy(&rpc_url, deployer, &params))?;
+    if let Some(path) = &args.write_config {
+        lanes_l1_bridge::write_addresses(path, &deployed)?;
+        eprintln!("wrote the addresses into {}", path.display());
+    }
+    print!("{}", deployed.to_toml());
+    Ok(())
+}
+
+/// `lanes derive`.
+fn derive(args: DeriveArgs) -> eyre::Result<()> {
+    if node::db_path_in(&args.datadir).join("CURRENT").exists() {
+        return Err(eyre!(
+            "{} already holds a database; derive into a fresh data directory",
+            args.datadir.display()
+        ));
+    }
+    let mut overrides = cli_overrides(&plain_args(args.common.clone(), Some(args.datadir.clone())));
+    if let Some(genesis) = &args.genesis {
+        overrides["chain"] = json!({ "genesis": genesis });
+    }
+    let config =
+        lanes_config::load(args.common.config.as_deref(), overrides).map_err(|e| eyre!("{e}"))?;
+    init_tracing(&config);
+    let genesis = node::genesis_from_config(&config)?;
+    let storage = node::open_storage(&config, &genesis)?;
+    let spec = node::chain_spec(&config, &genesis);
+    let chain_id = spec.chain_id;
+    let summary = runtime()?.block_on(async {
+        let client = lanes_l1_bridge::AlloyL1Client::connect(
+            &args.l1_rpc,
+            lanes_l1_bridge::L1Contracts {
+                rollup: args.rollup,
+                portal: alloy_primitives::Address::ZERO,
+            },
+        )?;
+        let from_block = match args.from_block {
+            Some(block) => block,
+            None => client.deployment_block(args.rollup).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot find the rollup's deployment block; reading L1 from block 0");
+                0
+            }),
+        };
+        let deriver = lanes_batcher::Deriver::connect(&args.l1_rpc, args.rollup, from_block)?;
+        let mut replay = lanes_batcher::StorageReplay::new(storage.clone(), spec);
+        eyre::Ok(lanes_batcher::derive(&deriver, &mut replay, Some(chain_id), None).await?)
+    })?;
+    let head = storage
+        .block(summary.head)?
+        .ok_or_else(|| eyre!("derived head {} missing", summary.head))?;
+    println!("batches      {}", summary.batches);
+    println!("blocks       {}", summary.blocks);
+    println!("transactions {}", summary.transactions);
+    println!("head         {}", summary.head);
+    println!("hash         {}", head.hash);
+    println!("state root   {}", head.header.state_root);
+    Ok(())
+}
+
 fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -271,6 +454,21 @@ fn main() -> eyre::Result<()> {
             init_tracing(&config);
             db_verify(&config)
         }
+        Command::Bench(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("lanes-bench")
+                .build()
+                .wrap_err("starting the async runtime")?;
+            runtime.block_on(async move {
+                lanes_sequencer::bench::run(args)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| eyre!("{e}"))
+            })
+        }
+        Command::L1(L1Command::Deploy(args)) => l1_deploy(args),
+        Command::Derive(args) => derive(args),
         Command::Node(args) => {
             let config = load_config(&args)?;
             init_tracing(&config);

@@ -6,7 +6,9 @@ mod call;
 mod convert;
 mod error;
 mod eth;
+mod lanes;
 mod metrics;
+mod txpool;
 
 pub use metrics::{RpcMetrics, RpcMetricsLayer};
 
@@ -67,6 +69,8 @@ pub struct RpcContext {
 pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
     let mut module = RpcModule::new(ctx);
     eth::register(&mut module).expect("method names are unique");
+    txpool::register(&mut module).expect("method names are unique");
+    lanes::register(&mut module).expect("method names are unique");
     module
         .register_subscription(
             "eth_subscribe",
