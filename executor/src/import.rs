@@ -244,7 +244,10 @@ pub fn recover_senders(transactions: &[TxEnvelope]) -> ExecutorResult<Vec<Arc<Re
             let sender = tx
                 .recover_signer()
                 .map_err(|e| invalid(format!("transaction {index}: bad signature: {e}")))?;
-            Ok(Arc::new(RecoveredTx::new_unchecked(tx.clone(), sender)))
+            Ok(Arc::new(RecoveredTx::new_unchecked(
+                tx.clone().into(),
+                sender,
+            )))
         })
         .collect()
 }

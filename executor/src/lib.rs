@@ -34,6 +34,7 @@ pub mod root;
 pub mod state;
 pub mod storage;
 pub mod trie;
+pub mod tx;
 
 pub use block::{BlockTx, RecoveredTx, SealedBlock};
 pub use error::{ExecutorError, ExecutorResult};
@@ -46,3 +47,7 @@ pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
 pub use storage::{Storage, StorageOptions, TxLocation};
+pub use tx::{
+    DEPOSIT_TX_TYPE, LanesReceipt, LanesTxEnvelope, LanesTxType, TxDeposit, recovered_deposit,
+    user_deposit_source_hash,
+};

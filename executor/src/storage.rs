@@ -18,6 +18,7 @@
 //! The last four are the state root's working set ([`crate::trie`]); they are written in the
 //! same batch as the flat state, so the tries always describe the committed head.
 
+use crate::tx::{LanesReceipt, LanesTxEnvelope};
 use crate::{
     block::{BlockTx, SealedBlock},
     error::{ExecutorError, ExecutorResult},
@@ -32,7 +33,7 @@ use crate::{
         nodes::{encode_node, encode_path},
     },
 };
-use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::Recovered};
+use alloy_consensus::{Header, transaction::Recovered};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
@@ -655,7 +656,7 @@ impl Storage {
             .map_err(|e| ExecutorError::corrupt("bodies", e))?;
         body.into_iter()
             .map(|stored| {
-                let tx = TxEnvelope::decode_2718(&mut stored.encoded.as_ref())
+                let tx = LanesTxEnvelope::decode_2718(&mut stored.encoded.as_ref())
                     .map_err(|e| ExecutorError::corrupt("bodies", e))?;
                 Ok(BlockTx::new(Arc::new(Recovered::new_unchecked(
                     tx,
@@ -667,7 +668,7 @@ impl Storage {
     }
 
     /// Receipts of block `number`.
-    pub fn receipts(&self, number: u64) -> ExecutorResult<Option<Vec<ReceiptEnvelope>>> {
+    pub fn receipts(&self, number: u64) -> ExecutorResult<Option<Vec<LanesReceipt>>> {
         let Some(raw) = self.db.get_cf(self.cf(CF_RECEIPTS), number.to_be_bytes())? else {
             return Ok(None);
         };
@@ -675,7 +676,7 @@ impl Storage {
             .map_err(|e| ExecutorError::corrupt("receipts", e))?;
         list.into_iter()
             .map(|bytes| {
-                ReceiptEnvelope::decode_2718(&mut bytes.as_ref())
+                LanesReceipt::decode_2718(&mut bytes.as_ref())
                     .map_err(|e| ExecutorError::corrupt("receipts", e))
             })
             .collect::<ExecutorResult<Vec<_>>>()
