@@ -32,6 +32,7 @@ pub enum LanesTxEnvelope {
     Ethereum(TxEnvelope),
     /// A deposit derived from an L1 message, sealed with its hash.
     #[envelope(ty = 126)]
+    #[serde(serialize_with = "op_alloy_consensus::serde_deposit_tx_rpc")]
     Deposit(Sealed<TxDeposit>),
 }
 

@@ -13,6 +13,7 @@
 //! [`producer::BlockProducer`], [`rpc::RpcContext`].
 
 pub mod chain;
+pub mod deposits;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
