@@ -12,7 +12,7 @@ use crate::{
     error::{ExecutorError, ExecutorResult},
     evm::{LanesEvm, build_evm, deposit_tx_env, tx_env},
     state::{BlockState, CodeCache, StateChanges, StateReader},
-    tx::{LanesReceipt, TxDeposit},
+    tx::{L1_MESSAGE_COUNTER, LanesReceipt, TxDeposit},
 };
 use alloy_consensus::{
     EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, Transaction, constants::EMPTY_WITHDRAWALS,
@@ -250,6 +250,7 @@ impl BlockExecutor for SequentialExecutor {
 /// balance after the mint, gas limit below the intrinsic gas, sender with code, ...) still
 /// increments the nonce and uses its whole gas limit, with a failed receipt: a deposit is
 /// never left out, so every node derives the same block from the same L1 messages.
+/// Either way the nonce of [`L1_MESSAGE_COUNTER`] counts the deposit.
 ///
 /// Returns the gas used and the receipt, its cumulative gas left for the caller to fill in.
 pub fn transact_deposit<R: StateReader>(
@@ -266,6 +267,9 @@ pub fn transact_deposit<R: StateReader>(
     evm.ctx.cfg.disable_base_fee = true;
     let result = evm.transact_commit(deposit_tx_env(tx, nonce));
     evm.ctx.cfg.disable_base_fee = false;
+    // After the call, so the call sees the count of the deposits before it.
+    let db = &mut *evm.ctx.journaled_state.database;
+    db.update_account(L1_MESSAGE_COUNTER, |a| a.nonce += 1)?;
     match result {
         Ok(result) => Ok((
             result.tx_gas_used(),

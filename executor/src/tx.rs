@@ -15,13 +15,20 @@ use alloy_eips::{
     Typed2718,
     eip2718::{Decodable2718, Eip2718Error, Eip2718Result, Encodable2718},
 };
-use alloy_primitives::{B256, Bloom, Log};
+use alloy_primitives::{Address, B256, Bloom, Log, address};
 use alloy_rlp::{BufMut, Decodable, Encodable};
 pub use op_alloy_consensus::TxDeposit;
 use op_alloy_consensus::UserDepositSource;
 
 /// EIP-2718 type of a deposit transaction (as in the OP Stack).
 pub const DEPOSIT_TX_TYPE: u8 = 0x7e;
+
+/// The account whose nonce counts the L1 messages (deposits) L2 has executed. L1 numbers
+/// its messages from 0 without gaps and L2 executes them in that order, so this nonce is
+/// the deposit nonce L2 expects next: in the state, it commits atomically with the block
+/// that executed the message, which is what a restarted node resumes from. Nobody holds
+/// its key and it has no code, so nothing else changes it.
+pub const L1_MESSAGE_COUNTER: Address = address!("0x4200000000000000000000000000000000000015");
 
 /// A transaction of a lanes block: a signed Ethereum transaction or an L1 deposit.
 #[derive(Debug, Clone, TransactionEnvelope)]
@@ -216,7 +223,7 @@ impl Decodable2718 for LanesReceipt {
 mod tests {
     use super::*;
     use alloy_consensus::{Eip658Value, Transaction};
-    use alloy_primitives::{Address, Bytes, LogData, TxKind, U256, keccak256};
+    use alloy_primitives::{Bytes, LogData, TxKind, U256, keccak256};
 
     fn deposit() -> TxDeposit {
         TxDeposit {

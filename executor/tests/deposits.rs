@@ -7,9 +7,9 @@ use alloy_consensus::{Signed, TxEip1559, transaction::Recovered};
 use alloy_eips::{Encodable2718, Typed2718};
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, Signature, TxKind, U256, keccak256};
 use lanes_executor::{
-    BlockEnvInput, BlockExecutor, ChainSpec, DEPOSIT_TX_TYPE, ExecutedBlock, LanesReceipt,
-    ParallelConfig, ParallelExecutor, RecoveredTx, SequentialExecutor, StoredAccount, TxDeposit,
-    executor::VecSource, recovered_deposit, state::MemoryState,
+    BlockEnvInput, BlockExecutor, ChainSpec, DEPOSIT_TX_TYPE, ExecutedBlock, L1_MESSAGE_COUNTER,
+    LanesReceipt, ParallelConfig, ParallelExecutor, RecoveredTx, SequentialExecutor, StoredAccount,
+    TxDeposit, executor::VecSource, recovered_deposit, state::MemoryState,
 };
 use std::sync::Arc;
 
@@ -146,6 +146,10 @@ fn check(executor: &impl BlockExecutor) {
     assert_eq!(gas[3], 21_000);
     assert_eq!(block.gas_used, gas.iter().sum::<u64>());
 
+    assert_eq!(
+        state.accounts[&L1_MESSAGE_COUNTER].nonce, 3,
+        "three L1 messages executed"
+    );
     let fresh = state.accounts[&FRESH];
     assert_eq!(fresh.nonce, 3, "every deposit uses a nonce");
     assert_eq!(fresh.balance, ether(5 - 1 + 1 + 2), "no fee, mints kept");

@@ -1,8 +1,10 @@
 //! Wires a node together: storage, chain, pool, block producer, JSON-RPC and metrics, with
-//! graceful shutdown.
+//! graceful shutdown; and, when an L1 is configured, the L1 watcher feeding deposits to the
+//! producer.
 
 use crate::{
     chain::Chain,
+    deposits::{DepositQueue, DepositSource},
     mempool::PoolLimits,
     metrics::SequencerMetrics,
     pool::TxPool,
@@ -14,11 +16,15 @@ use lanes_executor::{
     ChainSpec, ExecutorError, GenesisSpec, ParallelExecutor, SequentialExecutor, Storage,
     StorageOptions,
 };
+use lanes_l1_bridge::{
+    AlloyL1Client, L1Contracts, L1Error, L1Watcher, MemoryCursorStore, WatcherConfig,
+    WatcherMetrics,
+};
 use lanes_monitoring::{Health, MetricsRegistry, MonitoringError};
 use revm::primitives::hardfork::SpecId;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Errors that stop a node from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +41,9 @@ pub enum NodeError {
     /// The configuration asks for something this build cannot do.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The L1 could not be reached or read at start.
+    #[error(transparent)]
+    L1(#[from] L1Error),
 }
 
 /// Result alias for node operations.
@@ -123,7 +132,7 @@ pub async fn run(
     });
     metrics.executor_threads.set(executor.threads() as i64);
     info!(target: "lanes::node", mode = ?config.executor.mode, threads = executor.threads(), "executor ready");
-    let producer = BlockProducer::new(
+    let mut producer = BlockProducer::new(
         chain.clone(),
         pool.clone(),
         executor,
@@ -136,6 +145,13 @@ pub async fn run(
         metrics.clone(),
         health.clone(),
     );
+    let l1 = match start_deposits(&config, &chain, &registry, &shutdown).await? {
+        Some(deposits) => {
+            producer = producer.with_deposits(deposits);
+            "L1 deposits followed"
+        }
+        None => "L2 only: no L1 configured",
+    };
 
     let rpc_config = RpcConfig {
         addr: SocketAddr::new(config.rpc.addr, config.rpc.port),
@@ -192,7 +208,8 @@ pub async fn run(
         head = chain.head().number(),
         rpc = %rpc_addr,
         metrics = ?metrics_addr,
-        "lanes node running (L2 only: no L1 configured)"
+        l1,
+        "lanes node running"
     );
     if let Some(ready) = ready {
         let _ = ready.send(NodeAddrs {
@@ -213,6 +230,70 @@ pub async fn run(
     }
     info!(target: "lanes::node", head = chain.head().number(), "node stopped");
     result.map_err(NodeError::from)
+}
+
+/// The deposit nonce L2 expects next: the count of L1 messages its state has executed.
+pub fn next_deposit_nonce(chain: &Chain) -> NodeResult<u64> {
+    Ok(chain
+        .latest_account(lanes_executor::L1_MESSAGE_COUNTER)?
+        .map_or(0, |a| a.nonce))
+}
+
+/// Starts the L1 watcher when `l1.rpc_url`, `l1.rollup_address` and `l1.portal_address` are
+/// all set, and returns the queue it fills.
+///
+/// The watcher rescans from the portal's deployment block at every start (its cursor is kept
+/// in memory only): the L2 state says which messages were executed
+/// ([`next_deposit_nonce`]), and the queue ignores those. A persisted cursor could run ahead
+/// of L2 (a message delivered but not yet in a committed block when the node stopped) and
+/// lose that message.
+async fn start_deposits(
+    config: &LanesConfig,
+    chain: &Arc<Chain>,
+    registry: &MetricsRegistry,
+    shutdown: &CancellationToken,
+) -> NodeResult<Option<Arc<dyn DepositSource>>> {
+    let l1 = &config.l1;
+    let (Some(url), Some(rollup), Some(portal)) =
+        (&l1.rpc_url, l1.rollup_address, l1.portal_address)
+    else {
+        return Ok(None);
+    };
+    let client = AlloyL1Client::connect(url, L1Contracts { rollup, portal })?;
+    let start_block = client.deployment_block(portal).await?;
+    let next_nonce = next_deposit_nonce(chain)?;
+    let queue = Arc::new(DepositQueue::new(next_nonce));
+    let watcher = L1Watcher::new(
+        Arc::new(client),
+        Arc::new(MemoryCursorStore::new()),
+        WatcherConfig::from_l1_config(l1, start_block),
+        WatcherMetrics::register(registry)?,
+    );
+    let (mut messages, watcher_task) = watcher.spawn(1024, shutdown.child_token());
+    info!(target: "lanes::node", %portal, start_block, next_nonce, confirmations = l1.confirmations, "following L1 deposits");
+    let sink = queue.clone();
+    tokio::spawn(async move {
+        while let Some(message) = messages.recv().await {
+            match sink.push(&message) {
+                Ok(true) => {
+                    debug!(target: "lanes::node", nonce = message.deposit_nonce, from = %message.from, "L1 message queued")
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    // The watcher delivers without gaps; this is a bug, not a condition to
+                    // wait out. Deposits stop; L2 blocks go on.
+                    error!(target: "lanes::node", %err, "L1 message out of order; deposits stopped");
+                    break;
+                }
+            }
+        }
+        match watcher_task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => error!(target: "lanes::node", %err, "L1 watcher stopped"),
+            Err(err) => error!(target: "lanes::node", %err, "L1 watcher task panicked"),
+        }
+    });
+    Ok(Some(queue))
 }
 
 /// `web3_clientVersion`: name/version/os-arch/rust.
