@@ -11,6 +11,10 @@
 //! and [`Storage::commit_block`] writes state, tries, block, receipts and indexes in one
 //! atomic RocksDB write batch.
 //!
+//! Blocks hold [`LanesTxEnvelope`]s: Ethereum's signed transactions plus the deposit (type
+//! 0x7e, [`tx`]), an L1 message that needs no signature and is never skipped; both executors
+//! run a block's deposits one by one on the committed state ([`executor::transact_deposit`]).
+//!
 //! Main types:
 //! - [`Storage`]: the RocksDB store (column families for accounts, storage, bytecode,
 //!   headers, bodies, receipts, transaction index and metadata).

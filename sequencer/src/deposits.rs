@@ -11,7 +11,7 @@
 //! producer includes every queued message in the next block it fits in, which is before any
 //! forced-inclusion deadline.
 
-use alloy_primitives::{Address, TxKind};
+use alloy_primitives::TxKind;
 use lanes_executor::{RecoveredTx, TxDeposit, recovered_deposit, user_deposit_source_hash};
 use lanes_l1_bridge::L1Message;
 use parking_lot::Mutex;
@@ -106,11 +106,6 @@ impl DepositQueue {
     pub fn next_nonce(&self) -> u64 {
         self.state.lock().next_nonce
     }
-
-    /// The sender of the oldest waiting deposit, for logs.
-    pub fn oldest_sender(&self) -> Option<Address> {
-        self.state.lock().pending.front().map(|tx| tx.signer())
-    }
 }
 
 impl DepositSource for DepositQueue {
@@ -145,7 +140,7 @@ impl DepositSource for DepositQueue {
 mod tests {
     use super::*;
     use alloy_consensus::Transaction;
-    use alloy_primitives::{B256, Bytes, U256};
+    use alloy_primitives::{Address, B256, Bytes, U256};
 
     fn message(nonce: u64, gas_limit: u64) -> L1Message {
         L1Message {
