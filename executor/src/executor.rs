@@ -201,8 +201,8 @@ impl BlockExecutor for SequentialExecutor {
                     let (used, mut receipt) = transact_deposit(&mut evm, deposit)?;
                     gas_used += used;
                     deposit_gas += used;
-                    receipt.cumulative_gas_used = gas_used;
-                    receipts.push(LanesReceipt::Deposit(receipt.with_bloom()));
+                    receipt.set_cumulative_gas_used(gas_used);
+                    receipts.push(receipt);
                     transactions.push(BlockTx::new(tx));
                     continue;
                 }
@@ -252,11 +252,12 @@ impl BlockExecutor for SequentialExecutor {
 /// never left out, so every node derives the same block from the same L1 messages.
 /// Either way the nonce of [`L1_MESSAGE_COUNTER`] counts the deposit.
 ///
-/// Returns the gas used and the receipt, its cumulative gas left for the caller to fill in.
+/// Returns the gas used and the receipt (with the nonce the deposit used), its cumulative gas
+/// left for the caller to fill in.
 pub fn transact_deposit<R: StateReader>(
     evm: &mut LanesEvm<&mut BlockState<R>>,
     tx: &TxDeposit,
-) -> ExecutorResult<(u64, Receipt)> {
+) -> ExecutorResult<(u64, LanesReceipt)> {
     let db = &mut *evm.ctx.journaled_state.database;
     if tx.mint > 0 {
         db.update_account(tx.from, |a| {
@@ -273,11 +274,14 @@ pub fn transact_deposit<R: StateReader>(
     match result {
         Ok(result) => Ok((
             result.tx_gas_used(),
-            Receipt {
-                status: Eip658Value::Eip658(result.is_success()),
-                cumulative_gas_used: 0,
-                logs: result.into_logs(),
-            },
+            LanesReceipt::deposit(
+                Receipt {
+                    status: Eip658Value::Eip658(result.is_success()),
+                    cumulative_gas_used: 0,
+                    logs: result.into_logs(),
+                },
+                nonce,
+            ),
         )),
         Err(EVMError::Transaction(invalid)) => {
             tracing::debug!(
@@ -290,11 +294,14 @@ pub fn transact_deposit<R: StateReader>(
             db.update_account(tx.from, |a| a.nonce += 1)?;
             Ok((
                 tx.gas_limit,
-                Receipt {
-                    status: Eip658Value::Eip658(false),
-                    cumulative_gas_used: 0,
-                    logs: Vec::new(),
-                },
+                LanesReceipt::deposit(
+                    Receipt {
+                        status: Eip658Value::Eip658(false),
+                        cumulative_gas_used: 0,
+                        logs: Vec::new(),
+                    },
+                    nonce,
+                ),
             ))
         }
         Err(EVMError::Database(err)) => Err(err),

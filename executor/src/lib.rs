@@ -52,6 +52,6 @@ pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
 pub use storage::{Storage, StorageOptions, TxLocation};
 pub use tx::{
-    DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope, LanesTxType, TxDeposit,
-    recovered_deposit, user_deposit_source_hash,
+    DEPOSIT_RECEIPT_VERSION, DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope,
+    LanesTxType, TxDeposit, recovered_deposit, user_deposit_source_hash,
 };

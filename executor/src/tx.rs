@@ -17,8 +17,8 @@ use alloy_eips::{
 };
 use alloy_primitives::{Address, B256, Bloom, Log, address};
 use alloy_rlp::{BufMut, Decodable, Encodable};
-pub use op_alloy_consensus::TxDeposit;
 use op_alloy_consensus::UserDepositSource;
+pub use op_alloy_consensus::{OpDepositReceipt, TxDeposit};
 
 /// EIP-2718 type of a deposit transaction (as in the OP Stack).
 pub const DEPOSIT_TX_TYPE: u8 = 0x7e;
@@ -103,69 +103,119 @@ pub fn user_deposit_source_hash(l1_block_hash: B256, log_index: u64) -> B256 {
     UserDepositSource::new(l1_block_hash, log_index).source_hash()
 }
 
-/// A receipt of a lanes block: Ethereum's typed receipts, plus the deposit's, which has the
-/// same fields under type 0x7e.
+/// A receipt of a lanes block: Ethereum's typed receipts, plus the deposit's (type 0x7e),
+/// which also records the nonce the deposit used, as the OP Stack's does since Canyon.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LanesReceipt {
     /// Receipt of a signed Ethereum transaction.
     Ethereum(ReceiptEnvelope),
     /// Receipt of a deposit.
-    Deposit(ReceiptWithBloom<Receipt>),
+    Deposit(ReceiptWithBloom<OpDepositReceipt>),
 }
 
+/// The deposit receipt version lanes writes (the OP Stack's Canyon encoding).
+pub const DEPOSIT_RECEIPT_VERSION: u64 = 1;
+
 impl LanesReceipt {
-    /// The receipt of a transaction of EIP-2718 type `ty`.
+    /// The receipt of a transaction of EIP-2718 type `ty` (a deposit's without its nonce:
+    /// use [`Self::deposit`]).
     pub fn new(ty: u8, receipt: ReceiptWithBloom<Receipt>) -> Self {
         if ty == DEPOSIT_TX_TYPE {
-            return Self::Deposit(receipt);
+            return Self::Deposit(ReceiptWithBloom {
+                receipt: OpDepositReceipt {
+                    inner: receipt.receipt,
+                    deposit_nonce: None,
+                    deposit_receipt_version: None,
+                },
+                logs_bloom: receipt.logs_bloom,
+            });
         }
         // Every type the executor runs is one of Ethereum's or the deposit.
         let tx_type = TxType::try_from(ty).unwrap_or(TxType::Legacy);
         Self::Ethereum(ReceiptEnvelope::from_typed(tx_type, receipt))
     }
 
-    /// The receipt fields with their bloom.
-    pub fn receipt(&self) -> &ReceiptWithBloom<Receipt> {
+    /// The receipt of a deposit that ran at sender nonce `nonce`.
+    pub fn deposit(receipt: Receipt, nonce: u64) -> Self {
+        let logs_bloom = receipt.bloom_slow();
+        Self::Deposit(ReceiptWithBloom {
+            receipt: OpDepositReceipt {
+                inner: receipt,
+                deposit_nonce: Some(nonce),
+                deposit_receipt_version: Some(DEPOSIT_RECEIPT_VERSION),
+            },
+            logs_bloom,
+        })
+    }
+
+    fn inner(&self) -> &Receipt {
         match self {
             Self::Ethereum(ReceiptEnvelope::Legacy(r))
             | Self::Ethereum(ReceiptEnvelope::Eip2930(r))
             | Self::Ethereum(ReceiptEnvelope::Eip1559(r))
             | Self::Ethereum(ReceiptEnvelope::Eip4844(r))
-            | Self::Ethereum(ReceiptEnvelope::Eip7702(r))
-            | Self::Deposit(r) => r,
+            | Self::Ethereum(ReceiptEnvelope::Eip7702(r)) => &r.receipt,
+            Self::Deposit(r) => &r.receipt.inner,
         }
     }
 
-    /// Mutable receipt fields (the cumulative gas is filled in at commit).
-    pub fn receipt_mut(&mut self) -> &mut ReceiptWithBloom<Receipt> {
+    /// The receipt fields with their bloom, as an Ethereum receipt has them.
+    pub fn receipt_with_bloom(&self) -> ReceiptWithBloom<&Receipt> {
+        ReceiptWithBloom {
+            receipt: self.inner(),
+            logs_bloom: *self.logs_bloom(),
+        }
+    }
+
+    /// Sets the gas used by the block up to and including this transaction.
+    pub fn set_cumulative_gas_used(&mut self, gas: u64) {
         match self {
             Self::Ethereum(ReceiptEnvelope::Legacy(r))
             | Self::Ethereum(ReceiptEnvelope::Eip2930(r))
             | Self::Ethereum(ReceiptEnvelope::Eip1559(r))
             | Self::Ethereum(ReceiptEnvelope::Eip4844(r))
-            | Self::Ethereum(ReceiptEnvelope::Eip7702(r))
-            | Self::Deposit(r) => r,
+            | Self::Ethereum(ReceiptEnvelope::Eip7702(r)) => r.receipt.cumulative_gas_used = gas,
+            Self::Deposit(r) => r.receipt.inner.cumulative_gas_used = gas,
         }
     }
 
     /// Gas used by the block up to and including this transaction.
     pub fn cumulative_gas_used(&self) -> u64 {
-        self.receipt().receipt.cumulative_gas_used
+        self.inner().cumulative_gas_used
     }
 
     /// Logs emitted.
     pub fn logs(&self) -> &[Log] {
-        &self.receipt().receipt.logs
+        &self.inner().logs
     }
 
     /// Bloom filter of the logs.
     pub fn logs_bloom(&self) -> &Bloom {
-        &self.receipt().logs_bloom
+        match self {
+            Self::Ethereum(r) => r.logs_bloom(),
+            Self::Deposit(r) => &r.logs_bloom,
+        }
     }
 
     /// True if the transaction succeeded.
     pub fn status(&self) -> bool {
-        self.receipt().receipt.status.coerce_status()
+        self.inner().status.coerce_status()
+    }
+
+    /// The sender nonce a deposit used; `None` for other transactions.
+    pub fn deposit_nonce(&self) -> Option<u64> {
+        match self {
+            Self::Deposit(r) => r.receipt.deposit_nonce,
+            Self::Ethereum(_) => None,
+        }
+    }
+
+    /// The deposit receipt version; `None` for other transactions.
+    pub fn deposit_receipt_version(&self) -> Option<u64> {
+        match self {
+            Self::Deposit(r) => r.receipt.deposit_receipt_version,
+            Self::Ethereum(_) => None,
+        }
     }
 }
 
@@ -278,8 +328,18 @@ mod tests {
             }],
         }
         .with_bloom();
-        for ty in [DEPOSIT_TX_TYPE, 0, 2] {
-            let lanes = LanesReceipt::new(ty, receipt.clone());
+        let deposit = LanesReceipt::deposit(receipt.receipt.clone(), 9);
+        assert_eq!(deposit.deposit_nonce(), Some(9));
+        assert_eq!(deposit.logs_bloom(), &receipt.logs_bloom);
+        for (ty, lanes) in [
+            (DEPOSIT_TX_TYPE, deposit),
+            (
+                DEPOSIT_TX_TYPE,
+                LanesReceipt::new(DEPOSIT_TX_TYPE, receipt.clone()),
+            ),
+            (0, LanesReceipt::new(0, receipt.clone())),
+            (2, LanesReceipt::new(2, receipt.clone())),
+        ] {
             let encoded = lanes.encoded_2718();
             let decoded = LanesReceipt::decode_2718(&mut encoded.as_slice()).unwrap();
             assert_eq!(decoded, lanes);

@@ -130,6 +130,12 @@ fn check(executor: &impl BlockExecutor) {
     );
     let status: Vec<bool> = block.receipts.iter().map(LanesReceipt::status).collect();
     assert_eq!(status, [true, false, false, true]);
+    let nonces: Vec<Option<u64>> = block
+        .receipts
+        .iter()
+        .map(LanesReceipt::deposit_nonce)
+        .collect();
+    assert_eq!(nonces, [Some(0), Some(1), Some(2), None]);
 
     let gas: Vec<u64> = block
         .receipts

@@ -376,8 +376,11 @@ mod tests {
             ))
             .unwrap()
         );
+        // The depositor's second transaction: nonce 1.
+        assert_eq!(tx["nonce"], "0x1");
         let receipt = serde_json::to_value(rpc_receipt(&block, 1)).unwrap();
         assert_eq!(receipt["type"], "0x7e");
+        assert_eq!(receipt["depositNonce"], "0x1");
         assert_eq!(receipt["status"], "0x1");
         assert_eq!(receipt["gasUsed"], "0x5208");
         let user_receipt = serde_json::to_value(rpc_receipt(&block, 2)).unwrap();

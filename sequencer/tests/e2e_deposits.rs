@@ -111,6 +111,8 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
     assert_eq!(hex_u128(&tx["value"]), ONE_ETHER);
     assert_eq!(hex_u128(&tx["gas"]), 100_000);
     assert!(tx["sourceHash"].is_string());
+    // The depositor's first L2 transaction.
+    assert_eq!(tx["nonce"], "0x0");
 
     let by_hash = node.rpc_ok("eth_getTransactionByHash", json!([tx["hash"]]));
     assert_eq!(by_hash, tx);
@@ -119,6 +121,7 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
     assert_eq!(receipt["status"], "0x1");
     assert_eq!(hex_u128(&receipt["gasUsed"]), 21_000);
     assert_eq!(receipt["blockHash"], block["hash"]);
+    assert_eq!(receipt["depositNonce"], "0x0");
 
     // A restart (SIGKILL) does not repeat it: the watcher rescans L1 from the portal's
     // deployment, and the L2 state says the message was executed.

@@ -68,7 +68,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
 
     fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, mut receipt: LanesReceipt) {
         self.gas_used += gas_used;
-        receipt.receipt_mut().receipt.cumulative_gas_used = self.gas_used;
+        receipt.set_cumulative_gas_used(self.gas_used);
         self.receipts.push(receipt);
         self.transactions.push(BlockTx::new(tx.clone()));
     }
@@ -85,9 +85,8 @@ impl<'r, R: StateReader> Committer<'r, R> {
                 let (used, mut receipt) = transact_deposit(&mut evm, deposit)?;
                 self.gas_used += used;
                 self.deposit_gas += used;
-                receipt.cumulative_gas_used = self.gas_used;
-                self.receipts
-                    .push(LanesReceipt::Deposit(receipt.with_bloom()));
+                receipt.set_cumulative_gas_used(self.gas_used);
+                self.receipts.push(receipt);
                 self.transactions.push(BlockTx::new(tx.clone()));
                 continue;
             }

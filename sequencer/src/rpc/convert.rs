@@ -89,17 +89,24 @@ pub fn rpc_header(block: &SealedBlock) -> Header {
     }
 }
 
-/// A mined transaction.
+/// A mined transaction. A deposit's `nonce` is the one it used, from its receipt (as
+/// op-geth does: the deposit itself has none).
 pub fn rpc_transaction(block: &SealedBlock, index: usize) -> RpcTransaction {
     let tx = &block.transactions[index];
-    RpcTransaction::new(Transaction {
+    let mut rpc = RpcTransaction::new(Transaction {
         inner: (*tx.tx).clone(),
         block_hash: Some(block.hash),
         block_number: Some(block.number()),
         transaction_index: Some(index as u64),
         effective_gas_price: Some(tx.tx.effective_gas_price(block.header.base_fee_per_gas)),
         block_timestamp: Some(block.header.timestamp),
-    })
+    });
+    if let (RpcTransaction::Deposit(value), Some(nonce)) =
+        (&mut rpc, block.receipts[index].deposit_nonce())
+    {
+        value["nonce"] = quantity(nonce);
+    }
+    rpc
 }
 
 /// A transaction still in the pool.
@@ -170,8 +177,15 @@ pub fn rpc_receipt(block: &SealedBlock, index: usize) -> RpcReceipt {
         }
     };
     let inner = match receipt {
-        LanesReceipt::Ethereum(ReceiptEnvelope::Legacy(r)) | LanesReceipt::Deposit(r) => {
+        LanesReceipt::Ethereum(ReceiptEnvelope::Legacy(r)) => {
             ReceiptEnvelope::Legacy(with_rpc_logs(r))
+        }
+        // Written as a legacy receipt, then retyped below.
+        LanesReceipt::Deposit(r) => {
+            ReceiptEnvelope::Legacy(with_rpc_logs(&alloy_consensus::ReceiptWithBloom {
+                receipt: r.receipt.inner.clone(),
+                logs_bloom: r.logs_bloom,
+            }))
         }
         LanesReceipt::Ethereum(ReceiptEnvelope::Eip2930(r)) => {
             ReceiptEnvelope::Eip2930(with_rpc_logs(r))
@@ -203,10 +217,24 @@ pub fn rpc_receipt(block: &SealedBlock, index: usize) -> RpcReceipt {
     if !tx.is_deposit() {
         return RpcReceipt::Ethereum(receipt);
     }
-    // A deposit's receipt has the legacy receipt's fields under its own type.
+    // A deposit's receipt has the legacy receipt's fields under its own type, plus the
+    // nonce it used and the receipt version (op-geth's `depositNonce`,
+    // `depositReceiptVersion`).
+    let deposit = &block.receipts[index];
     let mut value = serde_json::to_value(receipt).unwrap_or_default();
-    value["type"] = serde_json::Value::String(format!("{DEPOSIT_TX_TYPE:#x}"));
+    value["type"] = quantity(u64::from(DEPOSIT_TX_TYPE));
+    if let Some(nonce) = deposit.deposit_nonce() {
+        value["depositNonce"] = quantity(nonce);
+    }
+    if let Some(version) = deposit.deposit_receipt_version() {
+        value["depositReceiptVersion"] = quantity(version);
+    }
     RpcReceipt::Deposit(value)
+}
+
+/// A JSON-RPC quantity: `0x`-prefixed hex without leading zeros.
+fn quantity(n: u64) -> serde_json::Value {
+    serde_json::Value::String(format!("{n:#x}"))
 }
 
 #[cfg(test)]
@@ -229,13 +257,13 @@ mod tests {
             input: Bytes::new(),
         };
         let tx = BlockTx::new(Arc::new(recovered_deposit(deposit.clone())));
-        let receipt = LanesReceipt::Deposit(
+        let receipt = LanesReceipt::deposit(
             Receipt {
                 status: Eip658Value::Eip658(true),
                 cumulative_gas_used: 21_000,
                 logs: vec![],
-            }
-            .with_bloom(),
+            },
+            4,
         );
         let header = alloy_consensus::Header {
             number: 7,
@@ -266,6 +294,7 @@ mod tests {
         assert_eq!(tx["gas"], "0x186a0");
         assert_eq!(tx["gasPrice"], "0x0");
         assert_eq!(tx["blockNumber"], "0x7");
+        assert_eq!(tx["nonce"], "0x4");
         assert_eq!(tx["transactionIndex"], "0x0");
         assert_eq!(tx["blockHash"], serde_json::to_value(block.hash).unwrap());
         // `from` once: the text has no duplicate key.
@@ -277,6 +306,8 @@ mod tests {
         assert_eq!(receipt["status"], "0x1");
         assert_eq!(receipt["gasUsed"], "0x5208");
         assert_eq!(receipt["effectiveGasPrice"], "0x0");
+        assert_eq!(receipt["depositNonce"], "0x4");
+        assert_eq!(receipt["depositReceiptVersion"], "0x1");
         assert_eq!(
             receipt["transactionHash"],
             serde_json::to_value(hash).unwrap()
