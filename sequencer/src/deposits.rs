@@ -14,6 +14,7 @@
 use alloy_primitives::TxKind;
 use lanes_executor::{RecoveredTx, TxDeposit, recovered_deposit, user_deposit_source_hash};
 use lanes_l1_bridge::L1Message;
+use lanes_monitoring::{IntCounter, IntGauge, MetricsRegistry, MonitoringResult};
 use parking_lot::Mutex;
 use std::{collections::VecDeque, sync::Arc};
 
@@ -58,6 +59,42 @@ pub enum DepositQueueError {
     },
 }
 
+/// The queue's metrics.
+#[derive(Clone, Debug)]
+pub struct DepositMetrics {
+    /// L1 messages queued and not yet in an executed block.
+    pub pending: IntGauge,
+    /// L1 messages queued.
+    pub queued: IntCounter,
+    /// L1 messages included in executed blocks.
+    pub included: IntCounter,
+}
+
+impl DepositMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &MetricsRegistry) -> MonitoringResult<Self> {
+        Ok(Self {
+            pending: registry.int_gauge(
+                "lanes_l1_messages_pending",
+                "L1 messages (deposits, forced transactions) waiting for an L2 block",
+            )?,
+            queued: registry.counter(
+                "lanes_l1_messages_queued_total",
+                "L1 messages queued for L2 after their confirmation depth",
+            )?,
+            included: registry.counter(
+                "lanes_l1_messages_included_total",
+                "L1 messages executed in L2 blocks",
+            )?,
+        })
+    }
+
+    /// Metrics registered nowhere, for tests and tools.
+    pub fn unregistered() -> Self {
+        Self::register(&MetricsRegistry::new()).expect("a fresh registry has no clashes")
+    }
+}
+
 #[derive(Debug, Default)]
 struct QueueState {
     next_nonce: u64,
@@ -65,20 +102,23 @@ struct QueueState {
 }
 
 /// The in-memory [`DepositSource`]: deposits in deposit-nonce order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DepositQueue {
     state: Mutex<QueueState>,
+    metrics: DepositMetrics,
 }
 
 impl DepositQueue {
     /// A queue expecting deposit nonce `next_nonce` first (the messages before it are on L2
     /// already).
-    pub fn new(next_nonce: u64) -> Self {
+    pub fn new(next_nonce: u64, metrics: DepositMetrics) -> Self {
+        metrics.pending.set(0);
         Self {
             state: Mutex::new(QueueState {
                 next_nonce,
                 pending: VecDeque::new(),
             }),
+            metrics,
         }
     }
 
@@ -99,6 +139,8 @@ impl DepositQueue {
         state
             .pending
             .push_back(Arc::new(recovered_deposit(deposit_tx(message))));
+        self.metrics.queued.inc();
+        self.metrics.pending.set(state.pending.len() as i64);
         Ok(true)
     }
 
@@ -129,6 +171,8 @@ impl DepositSource for DepositQueue {
         let mut state = self.state.lock();
         let count = count.min(state.pending.len());
         state.pending.drain(..count);
+        self.metrics.included.inc_by(count as u64);
+        self.metrics.pending.set(state.pending.len() as i64);
     }
 
     fn pending(&self) -> usize {
@@ -181,7 +225,7 @@ mod tests {
 
     #[test]
     fn queue_keeps_l1_order_ignores_replays_and_refuses_gaps() {
-        let queue = DepositQueue::new(5);
+        let queue = DepositQueue::new(5, DepositMetrics::unregistered());
         assert_eq!(queue.push(&message(4, 21_000)), Ok(false));
         assert_eq!(
             queue.push(&message(6, 21_000)),
@@ -212,11 +256,14 @@ mod tests {
         queue.included(1);
         assert_eq!(queue.pending(), 0);
         assert!(queue.next_deposits(1_000_000, 10).is_empty());
+        assert_eq!(queue.metrics.queued.get(), 4);
+        assert_eq!(queue.metrics.included.get(), 4);
+        assert_eq!(queue.metrics.pending.get(), 0);
     }
 
     #[test]
     fn a_deposit_too_large_holds_back_the_later_ones() {
-        let queue = DepositQueue::new(0);
+        let queue = DepositQueue::new(0, DepositMetrics::unregistered());
         queue.push(&message(0, 80_000)).unwrap();
         queue.push(&message(1, 10_000)).unwrap();
         assert!(queue.next_deposits(50_000, 10).is_empty());
@@ -303,7 +350,7 @@ mod tests {
         let depositor = Address::repeat_byte(0xd1);
         let recipient = Address::repeat_byte(0xd2);
         let ether = U256::from(10u64.pow(18));
-        let queue = Arc::new(DepositQueue::new(0));
+        let queue = Arc::new(DepositQueue::new(0, DepositMetrics::unregistered()));
         let mut first = message(0, 100_000);
         first.from = depositor;
         first.to = depositor;

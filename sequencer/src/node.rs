@@ -4,7 +4,7 @@
 
 use crate::{
     chain::Chain,
-    deposits::{DepositQueue, DepositSource},
+    deposits::{DepositMetrics, DepositQueue, DepositSource},
     mempool::PoolLimits,
     metrics::SequencerMetrics,
     pool::TxPool,
@@ -262,7 +262,10 @@ async fn start_deposits(
     let client = AlloyL1Client::connect(url, L1Contracts { rollup, portal })?;
     let start_block = client.deployment_block(portal).await?;
     let next_nonce = next_deposit_nonce(chain)?;
-    let queue = Arc::new(DepositQueue::new(next_nonce));
+    let queue = Arc::new(DepositQueue::new(
+        next_nonce,
+        DepositMetrics::register(registry)?,
+    ));
     let watcher = L1Watcher::new(
         Arc::new(client),
         Arc::new(MemoryCursorStore::new()),

@@ -122,6 +122,18 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
     assert_eq!(hex_u128(&receipt["gasUsed"]), 21_000);
     assert_eq!(receipt["blockHash"], block["hash"]);
     assert_eq!(receipt["depositNonce"], "0x0");
+    let (status, metrics) = node.metrics().expect("metrics answer");
+    assert_eq!(status, 200);
+    for line in [
+        "lanes_l1_messages_queued_total 1",
+        "lanes_l1_messages_included_total 1",
+        "lanes_l1_messages_pending 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
 
     // A restart (SIGKILL) does not repeat it: the watcher rescans L1 from the portal's
     // deployment, and the L2 state says the message was executed.
