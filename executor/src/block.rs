@@ -34,7 +34,8 @@ impl BlockTx {
     pub fn is_deposit(&self) -> bool {
         self.tx.inner().is_deposit()
     }
-    /// The address a contract-creating transaction deploys to.
+    /// The address a contract-creating signed transaction deploys to (a deposit's depends
+    /// on the nonce it used, which its receipt records).
     pub fn created_address(&self) -> Option<Address> {
         match self.tx.kind() {
             TxKind::Create => Some(self.sender().create(self.tx.nonce())),

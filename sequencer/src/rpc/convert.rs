@@ -212,7 +212,12 @@ pub fn rpc_receipt(block: &SealedBlock, index: usize) -> RpcReceipt {
         blob_gas_price: None,
         from: tx.sender(),
         to: tx.tx.to(),
-        contract_address: tx.created_address(),
+        contract_address: match block.receipts[index].deposit_nonce() {
+            // A deposit has no nonce of its own: it created at the one it used.
+            Some(nonce) if tx.tx.kind().is_create() => Some(tx.sender().create(nonce)),
+            Some(_) => None,
+            None => tx.created_address(),
+        },
     };
     if !tx.is_deposit() {
         return RpcReceipt::Ethereum(receipt);
@@ -246,10 +251,14 @@ mod tests {
     use std::sync::Arc;
 
     fn block_with_deposit() -> (SealedBlock, TxDeposit) {
+        block_with_deposit_to(TxKind::Call(Address::repeat_byte(2)))
+    }
+
+    fn block_with_deposit_to(to: TxKind) -> (SealedBlock, TxDeposit) {
         let deposit = TxDeposit {
             source_hash: B256::repeat_byte(5),
             from: Address::repeat_byte(1),
-            to: TxKind::Call(Address::repeat_byte(2)),
+            to,
             mint: 3_000,
             value: U256::from(1_000),
             gas_limit: 100_000,
@@ -316,5 +325,16 @@ mod tests {
 
         let full = serde_json::to_value(rpc_block(&block, true)).unwrap();
         assert_eq!(full["transactions"][0], tx);
+        assert!(receipt["contractAddress"].is_null());
+    }
+
+    #[test]
+    fn a_creating_deposit_reports_the_address_of_the_nonce_it_used() {
+        let (block, deposit) = block_with_deposit_to(TxKind::Create);
+        let receipt = serde_json::to_value(rpc_receipt(&block, 0)).unwrap();
+        assert_eq!(
+            receipt["contractAddress"],
+            serde_json::to_value(deposit.from.create(4)).unwrap()
+        );
     }
 }
