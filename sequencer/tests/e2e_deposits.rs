@@ -1,6 +1,7 @@
 //! End-to-end deposits on a real anvil: `cast send` to the portal's `depositETH` on L1, and
 //! after the confirmation depth the L2 balance rises, through a type 0x7e transaction that
-//! `eth_getTransactionByHash`, `eth_getBlockByNumber` and `eth_getTransactionReceipt` serve.
+//! `eth_getTransactionByHash`, `eth_getBlockByNumber` and `eth_getTransactionReceipt` serve;
+//! a deposit an L1 reorg removes before its confirmation depth is never credited.
 
 mod common;
 
@@ -17,10 +18,19 @@ fn hex_u128(v: &Value) -> u128 {
     u128::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
 }
 
-#[test]
-fn deposit_on_l1_credits_l2_after_confirmations() {
+struct Devnet {
+    _runtime: tokio::runtime::Runtime,
+    _l1: DevL1,
+    url: String,
+    portal: Address,
+    node: Node,
+}
+
+/// An anvil L1 mining a block a second with the contracts deployed, and a node following it
+/// at confirmation depth 2.
+fn devnet() -> Devnet {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (_l1, url, deployed) = runtime.block_on(async {
+    let (l1, url, deployed) = runtime.block_on(async {
         let l1 = DevL1::start(DevL1Options {
             anvil_path: Some(tools_bin().join("anvil")),
             block_time: Some(Duration::from_secs(1)),
@@ -41,8 +51,7 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
         let url = l1.url().to_owned();
         (l1, url, deployed)
     });
-
-    let mut node = Node::builder()
+    let node = Node::builder()
         .block_time("100ms")
         .config_str("l1", "rpc_url", &url)
         .config_str("l1", "rollup_address", &deployed.rollup.to_string())
@@ -50,25 +59,45 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
         .config("l1", "confirmations", "2")
         .config_str("l1", "poll_interval", "200ms")
         .spawn();
+    Devnet {
+        _runtime: runtime,
+        _l1: l1,
+        url,
+        portal: deployed.portal,
+        node,
+    }
+}
 
+/// `depositETH(recipient, 100000)` with `ether` attached, from dev account 2; the L1 receipt.
+fn deposit_eth(url: &str, portal: Address, recipient: Address, ether: &str) -> Value {
     let depositor = dev_account(2);
-    let recipient = Address::repeat_byte(0x5e);
     let sent = cast([
         "send",
         "--rpc-url",
-        &url,
+        url,
         "--private-key",
         &format!("0x{}", alloy::primitives::hex::encode(depositor.to_bytes())),
         "--value",
-        "1ether",
-        &deployed.portal.to_string(),
+        ether,
+        &portal.to_string(),
         "depositETH(address,uint64)",
         &recipient.to_string(),
         "100000",
         "--json",
     ]);
     assert!(sent.status.success(), "{}", sent.stderr);
-    let l1_block = hex_u128(&sent.json()["blockNumber"]);
+    sent.json()
+}
+
+#[test]
+fn deposit_on_l1_credits_l2_after_confirmations() {
+    // Bound whole: anvil and the runtime must live as long as the test.
+    let mut net = devnet();
+    let (url, portal) = (net.url.clone(), net.portal);
+    let node = &mut net.node;
+    let depositor = dev_account(2);
+    let recipient = Address::repeat_byte(0x5e);
+    let l1_block = hex_u128(&deposit_eth(&url, portal, recipient, "1ether")["blockNumber"]);
 
     let balance = |who: Address| hex_u128(&node.rpc_ok("eth_getBalance", json!([who, "latest"])));
     // One L1 block a second: two more are at least a second away.
@@ -146,4 +175,58 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+#[test]
+fn a_deposit_removed_by_an_l1_reorg_is_never_credited() {
+    let net = devnet();
+    let (url, portal, node) = (net.url.clone(), net.portal, &net.node);
+    let recipient = Address::repeat_byte(0x5f);
+    let balance = || hex_u128(&node.rpc_ok("eth_getBalance", json!([recipient, "latest"])));
+
+    // The deposit lands in an L1 block that the L1 then drops (back to the snapshot) before
+    // it is two blocks deep; the blocks mined since are a different chain.
+    let snapshot = cast(["rpc", "evm_snapshot", "--rpc-url", &url]).json();
+    deposit_eth(&url, portal, recipient, "1ether");
+    let reverted = cast([
+        "rpc",
+        "evm_revert",
+        snapshot.as_str().unwrap(),
+        "--rpc-url",
+        &url,
+    ]);
+    assert_eq!(reverted.ok(), "true");
+
+    // Well past the confirmation depth of the dropped block: still nothing on L2.
+    let l1_head = |url: &str| -> u128 {
+        cast(["block-number", "--rpc-url", url])
+            .ok()
+            .parse()
+            .unwrap()
+    };
+    let start = l1_head(&url);
+    while l1_head(&url) < start + 4 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(balance(), 0, "a reorged-out deposit was credited");
+
+    // The queue position the dropped deposit had goes to the next one, credited once.
+    deposit_eth(&url, portal, recipient, "0.5ether");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while balance() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second deposit never reached L2"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(balance(), ONE_ETHER / 2);
+    let (_, metrics) = node.metrics().expect("metrics answer");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "lanes_l1_messages_included_total 1"),
+        "{metrics}"
+    );
 }
