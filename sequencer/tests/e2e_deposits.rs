@@ -1,7 +1,8 @@
 //! End-to-end deposits on a real anvil: `cast send` to the portal's `depositETH` on L1, and
 //! after the confirmation depth the L2 balance rises, through a type 0x7e transaction that
 //! `eth_getTransactionByHash`, `eth_getBlockByNumber` and `eth_getTransactionReceipt` serve;
-//! a deposit an L1 reorg removes before its confirmation depth is never credited.
+//! a deposit an L1 reorg removes before its confirmation depth is never credited; a forced
+//! transaction spends its sender's L2 balance.
 
 mod common;
 
@@ -228,5 +229,48 @@ fn a_deposit_removed_by_an_l1_reorg_is_never_credited() {
             .lines()
             .any(|l| l == "lanes_l1_messages_included_total 1"),
         "{metrics}"
+    );
+}
+
+/// A forced transaction (`enqueueTransaction`, nothing minted) spends the L1 caller's L2
+/// balance like a transaction it signed on L2, at its L2 nonce, without a fee.
+#[test]
+fn a_forced_transaction_spends_the_senders_l2_balance() {
+    let net = devnet();
+    let (url, portal, node) = (net.url.clone(), net.portal, &net.node);
+    let sender = dev_account(3);
+    let recipient = Address::repeat_byte(0x60);
+    let balance = |who: Address| hex_u128(&node.rpc_ok("eth_getBalance", json!([who, "latest"])));
+    let sent = cast([
+        "send",
+        "--rpc-url",
+        &url,
+        "--private-key",
+        &format!("0x{}", alloy::primitives::hex::encode(sender.to_bytes())),
+        &portal.to_string(),
+        "enqueueTransaction(address,uint256,uint64,bytes)",
+        &recipient.to_string(),
+        "2000000000000000000",
+        "100000",
+        "0x",
+    ]);
+    assert!(sent.status.success(), "{}", sent.stderr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while balance(recipient) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the forced transaction never reached L2"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(balance(recipient), 2 * ONE_ETHER);
+    assert_eq!(balance(sender.address()), DEV_BALANCE_WEI - 2 * ONE_ETHER);
+    // It used the sender's L2 nonce.
+    assert_eq!(
+        node.rpc_ok(
+            "eth_getTransactionCount",
+            json!([sender.address(), "latest"])
+        ),
+        "0x1"
     );
 }
