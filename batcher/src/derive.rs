@@ -26,7 +26,7 @@
 
 use std::sync::Arc;
 
-use alloy::consensus::{Transaction as _, TxEnvelope};
+use alloy::consensus::Transaction as _;
 use alloy::eips::eip2718::Decodable2718;
 use alloy::eips::eip4844::builder::{SidecarCoder, SimpleCoder};
 use alloy::eips::eip4844::env_settings::EnvKzgSettings;
@@ -535,11 +535,11 @@ impl BlockSink for StorageReplay {
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                TxEnvelope::decode_2718(&mut raw.as_ref())
+                lanes_executor::LanesTxEnvelope::decode_2718(&mut raw.as_ref())
                     .map_err(|e| replay(format!("transaction {i}: {e}")))
             })
             .collect::<BatcherResult<Vec<_>>>()?;
-        let txs = lanes_executor::import::recover_senders(&envelopes)
+        let txs = lanes_executor::import::recover_lanes_senders(&envelopes)
             .map_err(|e| replay(e.to_string()))?;
         let count = txs.len();
         let mut source = StrictSource {

@@ -17,8 +17,7 @@ pub trait BlockSource: Send + Sync {
     /// L1 -> L2 messages (portal deposit nonces `0..n`) executed by the end of block
     /// `number`: the rollup's `l1MessagesIncluded` for a batch ending there.
     ///
-    /// The default, 0, is right for a chain that executes no L1 messages (lanes blocks carry
-    /// no deposit transactions yet); once they do, the source must count them.
+    /// The default, 0, is right for a chain that executes no L1 messages.
     fn l1_messages_included(&self, number: u64) -> BatcherResult<u64> {
         let _ = number;
         Ok(0)
@@ -32,6 +31,10 @@ impl BlockSource for Storage {
 
     fn block(&self, number: u64) -> BatcherResult<Option<SealedBlock>> {
         Ok(Storage::block(self, number)?)
+    }
+
+    fn l1_messages_included(&self, number: u64) -> BatcherResult<u64> {
+        Ok(Storage::l1_messages_included(self, number)?)
     }
 }
 

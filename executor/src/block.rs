@@ -1,12 +1,14 @@
 //! Block types shared by the executor, storage, the RPC and (later) the batcher.
 
-use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::Recovered};
+use crate::tx::{LanesReceipt, LanesTxEnvelope};
+use alloy_consensus::{Header, Transaction, transaction::Recovered};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, TxKind};
 use std::sync::Arc;
 
-/// A signed transaction whose sender was recovered once, at intake.
-pub type RecoveredTx = Recovered<TxEnvelope>;
+/// A transaction with its sender: recovered once, at intake, for a signed one; the deposit's
+/// `from` for a deposit.
+pub type RecoveredTx = Recovered<LanesTxEnvelope>;
 
 /// A transaction in a block together with its hash.
 #[derive(Clone, Debug)]
@@ -28,7 +30,12 @@ impl BlockTx {
     pub fn sender(&self) -> Address {
         self.tx.signer()
     }
-    /// The address a contract-creating transaction deploys to.
+    /// True for an L1 deposit.
+    pub fn is_deposit(&self) -> bool {
+        self.tx.inner().is_deposit()
+    }
+    /// The address a contract-creating signed transaction deploys to (a deposit's depends
+    /// on the nonce it used, which its receipt records).
     pub fn created_address(&self) -> Option<Address> {
         match self.tx.kind() {
             TxKind::Create => Some(self.sender().create(self.tx.nonce())),
@@ -47,12 +54,12 @@ pub struct SealedBlock {
     /// Transactions in block order.
     pub transactions: Arc<Vec<BlockTx>>,
     /// Receipts in block order.
-    pub receipts: Arc<Vec<ReceiptEnvelope>>,
+    pub receipts: Arc<Vec<LanesReceipt>>,
 }
 
 impl SealedBlock {
     /// Seals `header` (computes its hash).
-    pub fn new(header: Header, transactions: Vec<BlockTx>, receipts: Vec<ReceiptEnvelope>) -> Self {
+    pub fn new(header: Header, transactions: Vec<BlockTx>, receipts: Vec<LanesReceipt>) -> Self {
         Self {
             hash: header.hash_slow(),
             header,
@@ -92,6 +99,6 @@ impl SealedBlock {
 }
 
 /// The price per gas the sender actually paid in a block with `base_fee`.
-pub fn effective_gas_price(tx: &TxEnvelope, base_fee: Option<u64>) -> u128 {
+pub fn effective_gas_price(tx: &LanesTxEnvelope, base_fee: Option<u64>) -> u128 {
     tx.effective_gas_price(base_fee)
 }

@@ -1,8 +1,9 @@
 //! Glue between alloy's transaction types and revm: transaction environments, block
 //! environments and EVM construction, shared by block building and `eth_call`.
 
-use crate::block::RecoveredTx;
-use alloy_consensus::{Header, Transaction, TxEnvelope};
+use crate::{block::RecoveredTx, tx::TxDeposit};
+use alloy_consensus::{Header, Transaction};
+use alloy_eips::Typed2718;
 use alloy_eips::eip7840::BlobParams;
 use alloy_primitives::{Address, B256, U256};
 use revm::{
@@ -105,10 +106,11 @@ pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
     tx_env_for(tx.inner(), tx.signer())
 }
 
-/// revm's transaction environment for `tx` sent by `caller`.
-pub fn tx_env_for(tx: &TxEnvelope, caller: Address) -> TxEnv {
+/// revm's transaction environment for signed transaction `tx` sent by `caller` (deposits
+/// run with [`deposit_tx_env`]).
+pub fn tx_env_for<T: Transaction + Typed2718>(tx: &T, caller: Address) -> TxEnv {
     TxEnv {
-        tx_type: tx.tx_type() as u8,
+        tx_type: tx.ty(),
         caller,
         gas_limit: tx.gas_limit(),
         gas_price: tx.max_fee_per_gas(),
@@ -128,6 +130,23 @@ pub fn tx_env_for(tx: &TxEnvelope, caller: Address) -> TxEnv {
             .authorization_list()
             .map(|list| list.iter().cloned().map(Either::Left).collect())
             .unwrap_or_default(),
+    }
+}
+
+/// revm's transaction environment for a deposit whose sender is at `nonce`: a legacy
+/// transaction at gas price 0 (run with the base fee check disabled), so it pays no fee.
+pub fn deposit_tx_env(tx: &TxDeposit, nonce: u64) -> TxEnv {
+    TxEnv {
+        tx_type: 0,
+        caller: tx.from,
+        gas_limit: tx.gas_limit,
+        gas_price: 0,
+        kind: tx.to,
+        value: tx.value,
+        data: tx.input.clone(),
+        nonce,
+        chain_id: None,
+        ..Default::default()
     }
 }
 

@@ -3,17 +3,22 @@
 //! Building is not replay: candidates come from the mempool and one that turns out invalid
 //! when its turn comes (nonce already used, balance gone, fee below the base fee) is skipped,
 //! reported back to the source, and never ends up in the block.
+//!
+//! Deposits (L1 messages, type 0x7e) are the exception: they have no nonce, fee or balance
+//! precondition, so one is never skipped as invalid. See [`transact_deposit`].
 
 use crate::{
     block::{BlockTx, RecoveredTx, SealedBlock},
     error::{ExecutorError, ExecutorResult},
-    evm::{build_evm, tx_env},
+    evm::{LanesEvm, build_evm, deposit_tx_env, tx_env},
     state::{BlockState, CodeCache, StateChanges, StateReader},
+    tx::{L1_MESSAGE_COUNTER, LanesReceipt, TxDeposit},
 };
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, Transaction,
-    constants::EMPTY_WITHDRAWALS, proofs,
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, Transaction, constants::EMPTY_WITHDRAWALS,
+    proofs,
 };
+use alloy_eips::Typed2718;
 use alloy_eips::{eip4788::BEACON_ROOTS_ADDRESS, eip4788::SYSTEM_ADDRESS};
 use alloy_primitives::{Bloom, Bytes, KECCAK256_EMPTY, U256};
 use revm::{DatabaseCommit, ExecuteCommitEvm, SystemCallEvm, context::result::EVMError};
@@ -36,7 +41,8 @@ pub trait TxSource {
     /// The next candidate, `None` when the source is exhausted (or out of time).
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>>;
     /// `tx` was not included. A source should not offer the sender's later nonces in this
-    /// block, since they can no longer execute.
+    /// block, since they can no longer execute; it still offers the deposits it holds, whose
+    /// sender's skips do not concern them (executors pull ahead and rely on this).
     fn skip(&mut self, tx: &RecoveredTx, reason: SkipReason);
 }
 
@@ -75,12 +81,12 @@ pub struct ExecutedBlock {
     /// Included transactions in order.
     pub transactions: Vec<BlockTx>,
     /// One receipt per included transaction.
-    pub receipts: Vec<ReceiptEnvelope>,
+    pub receipts: Vec<LanesReceipt>,
     /// State changes of the whole block.
     pub changes: StateChanges,
     /// Gas used by the block.
     pub gas_used: u64,
-    /// Base fee collected (burnt or credited to the vault).
+    /// Base fee collected (burnt or credited to the vault); deposits pay none.
     pub base_fees: U256,
 }
 
@@ -181,6 +187,7 @@ impl BlockExecutor for SequentialExecutor {
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
         let mut gas_used = 0u64;
+        let mut deposit_gas = 0u64;
         {
             let mut evm = build_evm(chain, env.block_env(), &mut db, |_| {});
             apply_beacon_root(&mut evm, env)?;
@@ -188,6 +195,15 @@ impl BlockExecutor for SequentialExecutor {
                 let Some(tx) = source.next_tx() else { break };
                 if tx.gas_limit() > env.gas_limit - gas_used {
                     source.skip(&tx, SkipReason::DoesNotFit);
+                    continue;
+                }
+                if let Some(deposit) = tx.inner().as_deposit() {
+                    let (used, mut receipt) = transact_deposit(&mut evm, deposit)?;
+                    gas_used += used;
+                    deposit_gas += used;
+                    receipt.set_cumulative_gas_used(gas_used);
+                    receipts.push(receipt);
+                    transactions.push(BlockTx::new(tx));
                     continue;
                 }
                 match evm.transact_commit(tx_env(&tx)) {
@@ -198,10 +214,7 @@ impl BlockExecutor for SequentialExecutor {
                             cumulative_gas_used: gas_used,
                             logs: result.into_logs(),
                         };
-                        receipts.push(ReceiptEnvelope::from_typed(
-                            tx.tx_type(),
-                            receipt.with_bloom(),
-                        ));
+                        receipts.push(LanesReceipt::new(tx.ty(), receipt.with_bloom()));
                         transactions.push(BlockTx::new(tx));
                     }
                     Err(EVMError::Transaction(invalid)) => {
@@ -212,7 +225,7 @@ impl BlockExecutor for SequentialExecutor {
                 }
             }
         }
-        let base_fees = U256::from(env.base_fee) * U256::from(gas_used);
+        let base_fees = U256::from(env.base_fee) * U256::from(gas_used - deposit_gas);
         if let Some(vault) = chain.base_fee_recipient {
             let mut changes = std::mem::take(&mut db.changes);
             changes.credit(db.reader(), vault, base_fees)?;
@@ -226,6 +239,73 @@ impl BlockExecutor for SequentialExecutor {
             gas_used,
             base_fees,
         })
+    }
+}
+
+/// Runs deposit `tx` on top of the state `evm` has committed so far, and commits it.
+///
+/// The mint is credited to `from` before the call and stays whatever the call does. The call
+/// runs at gas price 0 (no fee charged, no base fee burnt, nothing to the fee recipient) at
+/// `from`'s current nonce, which it increments. A call revm refuses to start (value above the
+/// balance after the mint, gas limit below the intrinsic gas, sender with code, ...) still
+/// increments the nonce and uses its whole gas limit, with a failed receipt: a deposit is
+/// never left out, so every node derives the same block from the same L1 messages.
+/// Either way the nonce of [`L1_MESSAGE_COUNTER`] counts the deposit.
+///
+/// Returns the gas used and the receipt (with the nonce the deposit used), its cumulative gas
+/// left for the caller to fill in.
+pub fn transact_deposit<R: StateReader>(
+    evm: &mut LanesEvm<&mut BlockState<R>>,
+    tx: &TxDeposit,
+) -> ExecutorResult<(u64, LanesReceipt)> {
+    let db = &mut *evm.ctx.journaled_state.database;
+    if tx.mint > 0 {
+        db.update_account(tx.from, |a| {
+            a.balance = a.balance.saturating_add(U256::from(tx.mint))
+        })?;
+    }
+    let nonce = db.account(tx.from)?.map_or(0, |a| a.nonce);
+    evm.ctx.cfg.disable_base_fee = true;
+    let result = evm.transact_commit(deposit_tx_env(tx, nonce));
+    evm.ctx.cfg.disable_base_fee = false;
+    // After the call, so the call sees the count of the deposits before it.
+    let db = &mut *evm.ctx.journaled_state.database;
+    db.update_account(L1_MESSAGE_COUNTER, |a| a.nonce += 1)?;
+    match result {
+        Ok(result) => Ok((
+            result.tx_gas_used(),
+            LanesReceipt::deposit(
+                Receipt {
+                    status: Eip658Value::Eip658(result.is_success()),
+                    cumulative_gas_used: 0,
+                    logs: result.into_logs(),
+                },
+                nonce,
+            ),
+        )),
+        Err(EVMError::Transaction(invalid)) => {
+            tracing::debug!(
+                target: "lanes::executor",
+                source_hash = %tx.source_hash,
+                %invalid,
+                "deposit call refused; mint kept, nonce used"
+            );
+            let db = &mut *evm.ctx.journaled_state.database;
+            db.update_account(tx.from, |a| a.nonce += 1)?;
+            Ok((
+                tx.gas_limit,
+                LanesReceipt::deposit(
+                    Receipt {
+                        status: Eip658Value::Eip658(false),
+                        cumulative_gas_used: 0,
+                        logs: Vec::new(),
+                    },
+                    nonce,
+                ),
+            ))
+        }
+        Err(EVMError::Database(err)) => Err(err),
+        Err(other) => Err(ExecutorError::Evm(other.to_string())),
     }
 }
 

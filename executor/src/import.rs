@@ -244,6 +244,29 @@ pub fn recover_senders(transactions: &[TxEnvelope]) -> ExecutorResult<Vec<Arc<Re
             let sender = tx
                 .recover_signer()
                 .map_err(|e| invalid(format!("transaction {index}: bad signature: {e}")))?;
+            Ok(Arc::new(RecoveredTx::new_unchecked(
+                tx.clone().into(),
+                sender,
+            )))
+        })
+        .collect()
+}
+
+/// Senders of lanes transactions in block order: signatures are recovered once, a deposit's
+/// sender is the `from` its L1 message names.
+pub fn recover_lanes_senders(
+    transactions: &[crate::tx::LanesTxEnvelope],
+) -> ExecutorResult<Vec<Arc<RecoveredTx>>> {
+    transactions
+        .iter()
+        .enumerate()
+        .map(|(index, tx)| {
+            let sender = match tx {
+                crate::tx::LanesTxEnvelope::Deposit(deposit) => deposit.inner().from,
+                crate::tx::LanesTxEnvelope::Ethereum(signed) => signed
+                    .recover_signer()
+                    .map_err(|e| invalid(format!("transaction {index}: bad signature: {e}")))?,
+            };
             Ok(Arc::new(RecoveredTx::new_unchecked(tx.clone(), sender)))
         })
         .collect()

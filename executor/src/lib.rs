@@ -11,6 +11,10 @@
 //! and [`Storage::commit_block`] writes state, tries, block, receipts and indexes in one
 //! atomic RocksDB write batch.
 //!
+//! Blocks hold [`LanesTxEnvelope`]s: Ethereum's signed transactions plus the deposit (type
+//! 0x7e, [`tx`]), an L1 message that needs no signature and is never skipped; both executors
+//! run a block's deposits one by one on the committed state ([`executor::transact_deposit`]).
+//!
 //! Main types:
 //! - [`Storage`]: the RocksDB store (column families for accounts, storage, bytecode,
 //!   headers, bodies, receipts, transaction index and metadata).
@@ -34,6 +38,7 @@ pub mod root;
 pub mod state;
 pub mod storage;
 pub mod trie;
+pub mod tx;
 
 pub use block::{BlockTx, RecoveredTx, SealedBlock};
 pub use error::{ExecutorError, ExecutorResult};
@@ -46,3 +51,7 @@ pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
 pub use storage::{Storage, StorageOptions, TxLocation};
+pub use tx::{
+    DEPOSIT_RECEIPT_VERSION, DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope,
+    LanesTxType, TxDeposit, recovered_deposit, user_deposit_source_hash,
+};

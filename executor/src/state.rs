@@ -351,6 +351,22 @@ impl<R: StateReader> BlockState<R> {
         Ok(info)
     }
 
+    /// Changes an account outside the EVM (a deposit's mint, its nonce when the call could
+    /// not run): `update` sees the current view, or an empty account if there is none.
+    pub fn update_account(
+        &mut self,
+        address: Address,
+        update: impl FnOnce(&mut StoredAccount),
+    ) -> ExecutorResult<()> {
+        let mut account = self.account(address)?.unwrap_or(StoredAccount {
+            code_hash: KECCAK256_EMPTY,
+            ..Default::default()
+        });
+        update(&mut account);
+        self.changes.accounts.entry(address).or_default().info = Some(account);
+        Ok(())
+    }
+
     /// Consumes the state, returning the block's changes.
     pub fn into_changes(self) -> StateChanges {
         self.changes

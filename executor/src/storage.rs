@@ -18,6 +18,7 @@
 //! The last four are the state root's working set ([`crate::trie`]); they are written in the
 //! same batch as the flat state, so the tries always describe the committed head.
 
+use crate::tx::{LanesReceipt, LanesTxEnvelope};
 use crate::{
     block::{BlockTx, SealedBlock},
     error::{ExecutorError, ExecutorResult},
@@ -32,7 +33,7 @@ use crate::{
         nodes::{encode_node, encode_path},
     },
 };
-use alloy_consensus::{Header, ReceiptEnvelope, TxEnvelope, transaction::Recovered};
+use alloy_consensus::{Header, transaction::Recovered};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
@@ -484,6 +485,37 @@ impl Storage {
         Ok((head, proof))
     }
 
+    /// How many L1 messages (deposit transactions) the chain has executed up to and including
+    /// block `number`: the [`crate::L1_MESSAGE_COUNTER`] of the head state, less the deposits
+    /// of the blocks after `number`. Cheap for recent blocks, which is what the batcher asks.
+    pub fn l1_messages_included(&self, number: u64) -> ExecutorResult<u64> {
+        let snapshot = self.snapshot();
+        let Some((head, _)) = snapshot.head()? else {
+            return Ok(0);
+        };
+        let mut count = snapshot
+            .account(crate::L1_MESSAGE_COUNTER)?
+            .map_or(0, |a| a.nonce);
+        // Committed blocks never change, so reading them outside the snapshot is safe.
+        for later in number.saturating_add(1)..=head {
+            let block = self.block(later)?.ok_or_else(|| {
+                ExecutorError::corrupt("bodies", format!("no block {later} below head {head}"))
+            })?;
+            let deposits = block
+                .transactions
+                .iter()
+                .filter(|tx| tx.tx.inner().is_deposit())
+                .count() as u64;
+            count = count.checked_sub(deposits).ok_or_else(|| {
+                ExecutorError::corrupt(
+                    "state",
+                    "more deposits in blocks than the L1 message counter",
+                )
+            })?;
+        }
+        Ok(count)
+    }
+
     /// EIP-1186 proofs of `address` and its `slots` at block `number`: the head, or one of
     /// the recent blocks [`Storage::with_history`] keeps. `None` when the block's state is
     /// not kept.
@@ -673,7 +705,7 @@ impl Storage {
             .map_err(|e| ExecutorError::corrupt("bodies", e))?;
         body.into_iter()
             .map(|stored| {
-                let tx = TxEnvelope::decode_2718(&mut stored.encoded.as_ref())
+                let tx = LanesTxEnvelope::decode_2718(&mut stored.encoded.as_ref())
                     .map_err(|e| ExecutorError::corrupt("bodies", e))?;
                 Ok(BlockTx::new(Arc::new(Recovered::new_unchecked(
                     tx,
@@ -685,7 +717,7 @@ impl Storage {
     }
 
     /// Receipts of block `number`.
-    pub fn receipts(&self, number: u64) -> ExecutorResult<Option<Vec<ReceiptEnvelope>>> {
+    pub fn receipts(&self, number: u64) -> ExecutorResult<Option<Vec<LanesReceipt>>> {
         let Some(raw) = self.db.get_cf(self.cf(CF_RECEIPTS), number.to_be_bytes())? else {
             return Ok(None);
         };
@@ -693,7 +725,7 @@ impl Storage {
             .map_err(|e| ExecutorError::corrupt("receipts", e))?;
         list.into_iter()
             .map(|bytes| {
-                ReceiptEnvelope::decode_2718(&mut bytes.as_ref())
+                LanesReceipt::decode_2718(&mut bytes.as_ref())
                     .map_err(|e| ExecutorError::corrupt("receipts", e))
             })
             .collect::<ExecutorResult<Vec<_>>>()

@@ -7,7 +7,9 @@
 //! fresh addresses), ERC-20 transfers/approvals/transferFrom, a counter everybody writes, a
 //! contract calling it, balance reads (including the fee recipient's), CREATE/CREATE2,
 //! SELFDESTRUCT, reverts and out-of-gas, over several transactions per sender whose nonces go
-//! stale or whose balance runs out mid-block. Contracts are the precompiled ones in
+//! stale or whose balance runs out mid-block, and L1 deposits (type 0x7e) among them: minting
+//! to known and fresh senders, some refused by revm (value above the balance after the mint,
+//! gas limit below the intrinsic gas) and so failed with the mint kept. Contracts are the precompiled ones in
 //! `benches-assets/` (Solidity source there); senders are assigned, not recovered, since the
 //! executor trusts the recovered sender.
 
@@ -19,8 +21,9 @@ use alloy_primitives::{
 };
 use alloy_sol_types::{SolCall, sol};
 use lanes_executor::{
-    BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, ParallelConfig, ParallelExecutor,
-    RecoveredTx, SequentialExecutor, SkipReason, StateChanges, StoredAccount, TxSource, root,
+    BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, LanesReceipt, LanesTxEnvelope,
+    ParallelConfig, ParallelExecutor, RecoveredTx, SequentialExecutor, SkipReason, StateChanges,
+    StoredAccount, TxDeposit, TxSource, root,
     state::{AccountChange, MemoryState},
 };
 use proptest::prelude::*;
@@ -265,6 +268,12 @@ enum TxType {
     Legacy,
     AccessList,
     Dynamic,
+    /// An L1 deposit minting `mint` hundredths of an ether, from the spec's sender or from
+    /// an account that does not exist yet.
+    Deposit {
+        mint: u16,
+        fresh_sender: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -360,7 +369,13 @@ fn tx_spec() -> impl Strategy<Value = TxSpec> {
     (
         (0..ACCOUNTS, action()),
         prop_oneof![12 => Just(NonceMode::Next), 1 => Just(NonceMode::Reuse), 1 => Just(NonceMode::Gap)],
-        prop_oneof![1 => Just(TxType::Legacy), 1 => Just(TxType::AccessList), 4 => Just(TxType::Dynamic)],
+        prop_oneof![
+            1 => Just(TxType::Legacy),
+            1 => Just(TxType::AccessList),
+            4 => Just(TxType::Dynamic),
+            1 => (0..5000u16, prop::bool::weighted(0.3))
+                .prop_map(|(mint, fresh_sender)| TxType::Deposit { mint, fresh_sender }),
+        ],
         prop_oneof![2 => Just(0u8), 3 => 1..5u8],
         prop::bool::weighted(0.03),
         prop::bool::weighted(0.08),
@@ -386,6 +401,8 @@ fn tx_spec() -> impl Strategy<Value = TxSpec> {
 struct Builder {
     nonces: HashMap<usize, u64>,
     beneficiary: Address,
+    /// Deposits built so far, which makes their source hashes unique.
+    deposits: u64,
 }
 
 impl Builder {
@@ -547,6 +564,30 @@ impl Builder {
             ),
         };
         let gas_limit = if spec.low_gas { gas / 2 + 500 } else { gas };
+        if let TxType::Deposit { mint, fresh_sender } = spec.tx_type {
+            let from = if fresh_sender {
+                Address::repeat_byte(0xd0 + (spec.sender % 4) as u8)
+            } else {
+                // A deposit always uses its sender's nonce, even when its call is refused.
+                *self.nonces.entry(spec.sender).or_default() += 1;
+                account(spec.sender)
+            };
+            self.deposits += 1;
+            let deposit = TxDeposit {
+                source_hash: keccak256(self.deposits.to_be_bytes()),
+                from,
+                to,
+                mint: (ether(mint as u64) / U256::from(100)).to(),
+                value,
+                gas_limit,
+                is_system_transaction: false,
+                input: Bytes::from(input),
+            };
+            return Arc::new(Recovered::new_unchecked(
+                LanesTxEnvelope::deposit(deposit),
+                from,
+            ));
+        }
         let next = self.nonces.entry(spec.sender).or_default();
         let nonce = match spec.nonce {
             NonceMode::Next => {
@@ -605,7 +646,7 @@ impl Builder {
                 },
                 signature,
             )),
-            TxType::Dynamic => TxEnvelope::from(Signed::new_unhashed(
+            TxType::Dynamic | TxType::Deposit { .. } => TxEnvelope::from(Signed::new_unhashed(
                 TxEip1559 {
                     chain_id,
                     nonce,
@@ -620,7 +661,10 @@ impl Builder {
                 signature,
             )),
         };
-        Arc::new(Recovered::new_unchecked(envelope, account(spec.sender)))
+        Arc::new(Recovered::new_unchecked(
+            envelope.into(),
+            account(spec.sender),
+        ))
     }
 }
 
@@ -646,7 +690,7 @@ impl TxSource for PoolSource {
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
         loop {
             let tx = self.txs.pop_front()?;
-            if !self.dropped.contains(&tx.signer()) {
+            if tx.inner().is_deposit() || !self.dropped.contains(&tx.signer()) {
                 return Some(tx);
             }
         }
@@ -661,7 +705,7 @@ impl TxSource for PoolSource {
 #[derive(Debug, PartialEq)]
 struct Built {
     included: Vec<B256>,
-    receipts: Vec<alloy_consensus::ReceiptEnvelope>,
+    receipts: Vec<LanesReceipt>,
     skipped: Vec<(B256, SkipReason)>,
     gas_used: u64,
     base_fees: U256,
@@ -833,6 +877,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let beneficiary = case.beneficiary.address();
     let mut builder = Builder {
         nonces: HashMap::default(),
+        deposits: 0,
         beneficiary,
     };
     for (number, specs) in case.blocks.iter().enumerate() {
@@ -896,6 +941,57 @@ fn spec(sender: usize, action: Action) -> TxSpec {
     }
 }
 
+/// The shape the sequencer builds: the L1 deposits first (minting to senders that then
+/// spend it, to fresh accounts, one refused for its value), then a parallel window.
+#[test]
+fn deposits_first_then_a_parallel_window() {
+    let deposit = |sender, mint, fresh_sender, action| TxSpec {
+        tx_type: TxType::Deposit { mint, fresh_sender },
+        ..spec(sender, action)
+    };
+    let mut txs = vec![
+        deposit(POOR_FROM, 4000, false, Action::Increment),
+        deposit(
+            1,
+            0,
+            true,
+            Action::Eth {
+                to: Target::Account(2),
+                value: 2000,
+            },
+        ),
+        deposit(
+            2,
+            100,
+            true,
+            Action::Eth {
+                to: Target::Fresh(1),
+                value: 50,
+            },
+        ),
+        deposit(
+            3,
+            100,
+            false,
+            Action::TokenTransfer {
+                to: Target::Account(4),
+                amount: 7,
+            },
+        ),
+    ];
+    txs.extend((0..48).map(|i| {
+        spec(
+            POOR_FROM + i % 3,
+            Action::Eth {
+                to: Target::Fresh(i as u8),
+                value: 900,
+            },
+        )
+    }));
+    txs.extend((0..32).map(|i| spec(i % POOR_FROM, Action::Increment)));
+    check(&fixed(txs, Beneficiary::Fresh)).unwrap();
+}
+
 #[test]
 fn independent_transfers_merge_without_reexecution() {
     let txs: Vec<_> = (0..64)
@@ -916,6 +1012,7 @@ fn independent_transfers_merge_without_reexecution() {
     let beneficiary = case.beneficiary.address();
     let mut builder = Builder {
         nonces: HashMap::default(),
+        deposits: 0,
         beneficiary,
     };
     let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();
@@ -1037,6 +1134,7 @@ fn print_case_statistics() {
         let beneficiary = case.beneficiary.address();
         let mut builder = Builder {
             nonces: HashMap::default(),
+            deposits: 0,
             beneficiary,
         };
         let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();
@@ -1129,6 +1227,7 @@ fn hot_token_recipient_is_predicted_exactly() {
     let case = fixed(only_credits, Beneficiary::Fresh);
     let mut builder = Builder {
         nonces: HashMap::default(),
+        deposits: 0,
         beneficiary: case.beneficiary.address(),
     };
     let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();

@@ -2,12 +2,14 @@
 //! `l1.dev_anvil` a local anvil the node starts and deploys to), the batcher posting blocks to
 //! it, and the L1 watcher following the portal.
 //!
-//! Deposits and forced transactions are followed, logged and metered, but L2 does not execute
-//! them yet (no deposit transaction type): batches declare 0 L1 messages included. A portal
-//! message left waiting longer than the rollup's `forceInclusionDelay` makes L1 refuse every
-//! batch (`ForcedInclusionMissed`), so the dev deployment uses a delay of one day.
+//! Deposits and forced transactions the watcher delivers go to the deposit queue
+//! ([`crate::deposits`]), and the producer puts them first in the next block as deposit
+//! transactions.
 
-use crate::node::{NodeError, NodeResult};
+use crate::{
+    deposits::DepositQueue,
+    node::{NodeError, NodeResult},
+};
 use alloy::primitives::Address;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
@@ -17,14 +19,14 @@ use lanes_batcher::{
 use lanes_config::LanesConfig;
 use lanes_executor::Storage;
 use lanes_l1_bridge::{
-    AlloyL1Client, DeployParams, DevL1, DevL1Options, FileCursorStore, L1Contracts, L1Watcher,
+    AlloyL1Client, DeployParams, DevL1, DevL1Options, L1Contracts, L1Watcher, MemoryCursorStore,
     WatcherConfig, WatcherMetrics, dev_account,
 };
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
 const TARGET: &str = "lanes::l1";
 
@@ -174,6 +176,7 @@ pub async fn start(
     chain_id: u64,
     batcher_metrics: BatcherMetrics,
     watcher_metrics: WatcherMetrics,
+    deposits: Arc<DepositQueue>,
 ) -> NodeResult<L1Services> {
     let configured_key = lanes_batcher::batcher_key(&config.batcher).map_err(l1_error)?;
     let mut services = L1Services::default();
@@ -207,19 +210,33 @@ pub async fn start(
     };
     let client = Arc::new(AlloyL1Client::connect(&endpoint.url, contracts).map_err(l1_error)?);
 
-    // The watcher: messages are logged and counted; L2 cannot execute them yet.
+    // The watcher feeds L1 messages to the deposit queue, which the producer empties into
+    // blocks. It rescans from the deployment block at every start (its cursor lives in memory
+    // only): the L2 state says which messages were executed and the queue ignores those. A
+    // persisted cursor could run ahead of L2 (a message delivered but not yet in a committed
+    // block when the node stopped) and lose that message.
     let watcher = L1Watcher::new(
         client.clone(),
-        Arc::new(FileCursorStore::new(
-            l1_dir(config).join("watcher-cursor.json"),
-        )),
+        Arc::new(MemoryCursorStore::new()),
         WatcherConfig::from_l1_config(&config.l1, endpoint.deploy_block),
         watcher_metrics,
     );
-    let (mut messages, watcher_task) = watcher.spawn(256, services.cancel.child_token());
+    let (mut messages, watcher_task) = watcher.spawn(1024, services.cancel.child_token());
+    info!(target: TARGET, portal = %endpoint.portal, start_block = endpoint.deploy_block, next_nonce = deposits.next_nonce(), confirmations = config.l1.confirmations, "following L1 deposits");
     services.tasks.push(tokio::spawn(async move {
         while let Some(message) = messages.recv().await {
-            warn!(target: TARGET, nonce = message.deposit_nonce, from = %message.from, to = %message.to, mint = %message.mint, l1_block = message.l1_block_number, "L1 message seen; L2 does not execute deposits yet");
+            match deposits.push(&message) {
+                Ok(true) => {
+                    debug!(target: TARGET, nonce = message.deposit_nonce, from = %message.from, "L1 message queued")
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    // The watcher delivers without gaps; this is a bug, not a condition to
+                    // wait out. Deposits stop; L2 blocks go on.
+                    error!(target: TARGET, %err, "L1 message out of order; deposits stopped");
+                    break;
+                }
+            }
         }
         match watcher_task.await {
             Ok(Err(e)) => warn!(target: TARGET, error = %e, "L1 watcher stopped"),

@@ -4,7 +4,8 @@
 //!
 //! Data flow: `eth_sendRawTransaction` ([`rpc`]) → decoding, sender recovery and
 //! validation ([`validation`], [`pool`]) → the [`mempool`] → every block time the
-//! [`producer`] orders the best transactions, runs them through the executor crate, computes
+//! [`producer`] puts the L1 deposits waiting in the [`deposits`] queue first, then orders the
+//! best transactions, runs them through the executor crate, computes
 //! the state root, commits the block atomically and updates the pool and the [`chain`] head,
 //! which RPC readers and subscribers follow. [`node`] wires it all and owns shutdown; the
 //! `lanes` binary (`src/bin/lanes.rs`) parses the command line and configuration.
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod bench;
 pub mod chain;
+pub mod deposits;
 pub mod l1;
 pub mod mempool;
 pub mod metrics;

@@ -1,8 +1,10 @@
 //! Wires a node together: storage, chain, pool, block producer, JSON-RPC and metrics, with
-//! graceful shutdown.
+//! graceful shutdown; and, when an L1 is configured, the L1 watcher feeding deposits to the
+//! producer.
 
 use crate::{
     chain::Chain,
+    deposits::{DepositMetrics, DepositQueue},
     mempool::PoolLimits,
     metrics::SequencerMetrics,
     pool::TxPool,
@@ -14,6 +16,7 @@ use lanes_executor::{
     ChainSpec, ExecutorError, GenesisSpec, ParallelExecutor, SequentialExecutor, Storage,
     StorageOptions,
 };
+use lanes_l1_bridge::L1Error;
 use lanes_monitoring::{Health, MetricsRegistry, MonitoringError};
 use revm::primitives::hardfork::SpecId;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -35,6 +38,9 @@ pub enum NodeError {
     /// The configuration asks for something this build cannot do.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The L1 could not be reached or read at start.
+    #[error(transparent)]
+    L1(#[from] L1Error),
 }
 
 /// Result alias for node operations.
@@ -147,12 +153,19 @@ pub async fn run(
     });
     metrics.executor_threads.set(executor.threads() as i64);
     info!(target: "lanes::node", mode = ?config.executor.mode, threads = executor.threads(), "executor ready");
+    // L1 messages (deposits, forced transactions) the watcher delivers wait here for a block.
+    // The L2 state counts the messages executed, so a restart resumes after the last one.
+    let deposit_queue = Arc::new(DepositQueue::new(
+        next_deposit_nonce(&chain)?,
+        DepositMetrics::register(&registry)?,
+    ));
     let l1 = crate::l1::start(
         &config,
         storage.clone(),
         genesis.chain_id,
         batcher_metrics,
         metrics.l1.clone(),
+        deposit_queue.clone(),
     )
     .await?;
     let (throttle_tx, throttle) = tokio::sync::watch::channel(false);
@@ -203,7 +216,7 @@ pub async fn run(
         admin_addr = Some(addr);
         admin_task = Some(task);
     }
-    let producer = BlockProducer::new(
+    let mut producer = BlockProducer::new(
         chain.clone(),
         pool.clone(),
         executor,
@@ -217,6 +230,9 @@ pub async fn run(
         health.clone(),
     )
     .with_controls(controls);
+    if l1.endpoint.is_some() {
+        producer = producer.with_deposits(deposit_queue);
+    }
 
     let rpc_config = RpcConfig {
         addr: SocketAddr::new(config.rpc.addr, config.rpc.port),
@@ -307,6 +323,13 @@ pub async fn run(
     }
     info!(target: "lanes::node", head = chain.head().number(), "node stopped");
     result.map_err(NodeError::from)
+}
+
+/// The deposit nonce L2 expects next: the count of L1 messages its state has executed.
+pub fn next_deposit_nonce(chain: &Chain) -> NodeResult<u64> {
+    Ok(chain
+        .latest_account(lanes_executor::L1_MESSAGE_COUNTER)?
+        .map_or(0, |a| a.nonce))
 }
 
 /// `web3_clientVersion`: name/version/os-arch/rust.

@@ -1,6 +1,7 @@
 //! Block production as a two-stage pipeline, each stage a task that owns its state:
 //!
-//! 1. the **producer**, every `block_time`: orders pool transactions, executes them on top of
+//! 1. the **producer**, every `block_time`: puts the L1 deposits waiting in its
+//!    [`DepositSource`] first, in L1 order, then orders pool transactions, executes them on top of
 //!    the last *executed* block (committed state plus the blocks still in flight), updates
 //!    the pool, and hands the executed block on;
 //! 2. the **committer**, strictly in block order: computes the state root, seals the header
@@ -13,6 +14,7 @@
 
 use crate::{
     chain::Chain,
+    deposits::DepositSource,
     mempool::{AccountState, BestTransactions},
     metrics::SequencerMetrics,
     pool::{TxPool, next_base_fee},
@@ -25,6 +27,7 @@ use lanes_executor::{
 };
 use lanes_monitoring::Health;
 use std::{
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -117,9 +120,11 @@ impl Default for ProducerControls {
     }
 }
 
-/// Feeds the executor from a pool snapshot, stopping at a deadline so a block never runs
-/// far past its slot.
+/// Feeds the executor the block's deposits, then a pool snapshot, stopping at a deadline so
+/// a block never runs far past its slot (deposits are offered whatever the time: they were
+/// chosen to fit, and every node must see them in the block the sequencer says).
 struct PoolSource {
+    deposits: VecDeque<Arc<RecoveredTx>>,
     best: BestTransactions,
     deadline: Instant,
     invalid: Vec<(B256, Address, String)>,
@@ -127,6 +132,9 @@ struct PoolSource {
 
 impl TxSource for PoolSource {
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
+        if let Some(deposit) = self.deposits.pop_front() {
+            return Some(deposit);
+        }
         if Instant::now() >= self.deadline {
             return None;
         }
@@ -134,6 +142,12 @@ impl TxSource for PoolSource {
     }
 
     fn skip(&mut self, tx: &RecoveredTx, reason: SkipReason) {
+        if tx.inner().is_deposit() {
+            // Never invalid; chosen to fit the block, so this is not expected. It stays
+            // queued for the next block.
+            warn!(target: "lanes::producer", hash = %tx.inner().tx_hash(), ?reason, "deposit left out of the block");
+            return;
+        }
         self.best.mark_invalid(tx.signer());
         if let SkipReason::Invalid(why) = reason {
             self.invalid.push((*tx.inner().tx_hash(), tx.signer(), why));
@@ -185,6 +199,7 @@ pub struct BlockProducer {
     last_block_at: Instant,
     controls: ProducerControls,
     throttled: bool,
+    deposits: Option<Arc<dyn DepositSource>>,
 }
 
 impl BlockProducer {
@@ -209,12 +224,19 @@ impl BlockProducer {
             last_block_at: Instant::now(),
             controls: ProducerControls::default(),
             throttled: false,
+            deposits: None,
         }
     }
 
     /// Follows `controls` (backpressure, pause) from now on.
     pub fn with_controls(mut self, controls: ProducerControls) -> Self {
         self.controls = controls;
+        self
+    }
+
+    /// Takes L1 deposits from `deposits` and puts them first in each block.
+    pub fn with_deposits(mut self, deposits: Arc<dyn DepositSource>) -> Self {
+        self.deposits = Some(deposits);
         self
     }
 
@@ -293,7 +315,8 @@ impl BlockProducer {
                 info!(target: "lanes::producer", "batcher backlog back under its limit: full blocks again");
             }
         }
-        let has_pending = self.pool.lock().len_pending() > 0;
+        let has_pending = self.pool.lock().len_pending() > 0
+            || self.deposits.as_ref().is_some_and(|d| d.pending() > 0);
         let empty_due = !throttled
             && self
                 .config
@@ -341,6 +364,12 @@ impl BlockProducer {
             excess_blob_gas: 0,
         };
         let started = Instant::now();
+        let deposits: VecDeque<_> = self
+            .deposits
+            .as_ref()
+            .map(|d| d.next_deposits(env.gas_limit, env.max_txs))
+            .unwrap_or_default()
+            .into();
         let best = self.pool.lock().best_transactions(base_fee);
         let ordering = started.elapsed();
         let deadline = Instant::now() + self.config.block_time.mul_f64(0.6);
@@ -348,6 +377,7 @@ impl BlockProducer {
         let reader = self.chain.pipeline_reader(number);
         let (executed, invalid, touched) = tokio::task::spawn_blocking(move || {
             let mut source = PoolSource {
+                deposits,
                 best,
                 deadline,
                 invalid: Vec::new(),
@@ -386,6 +416,17 @@ impl BlockProducer {
         self.chain
             .push_in_flight(number, Arc::new(executed.changes.clone()));
         let included: Vec<B256> = executed.transactions.iter().map(|t| t.hash()).collect();
+        if let Some(deposits) = &self.deposits {
+            let count = executed
+                .transactions
+                .iter()
+                .take_while(|t| t.is_deposit())
+                .count();
+            if count > 0 {
+                debug!(target: "lanes::producer", number, deposits = count, "deposits included");
+                deposits.included(count);
+            }
+        }
         let invalid_hashes: Vec<B256> = invalid.iter().map(|(h, _, _)| *h).collect();
         for (hash, _, why) in &invalid {
             debug!(target: "lanes::producer", %hash, reason = %why, "dropped transaction invalid at execution");

@@ -630,7 +630,20 @@ mod tests {
             max_fee_per_blob_gas: 1,
             ..Default::default()
         });
-        for raw in [blob, vec![0x00, 0xc0], vec![0x05, 0xc0], vec![0x7f]] {
+        // A well-formed deposit: only L1 makes those, never a user.
+        let deposit = lanes_executor::LanesTxEnvelope::deposit(lanes_executor::TxDeposit {
+            from: alloy_primitives::Address::repeat_byte(1),
+            gas_limit: 21_000,
+            ..Default::default()
+        })
+        .encoded_2718();
+        for raw in [
+            blob,
+            deposit,
+            vec![0x00, 0xc0],
+            vec![0x05, 0xc0],
+            vec![0x7f],
+        ] {
             let err = decode_and_recover(&raw).unwrap_err();
             assert_eq!(err, TxValidationError::TxTypeNotSupported);
             assert_eq!(err.to_string(), "transaction type not supported");

@@ -135,7 +135,10 @@ impl L2Chain {
                 *nonce += 1;
                 let signature = key.sign_hash_sync(&tx.signature_hash()).unwrap();
                 let envelope: TxEnvelope = tx.into_signed(signature).into();
-                list.push(Arc::new(Recovered::new_unchecked(envelope, key.address())));
+                list.push(Arc::new(Recovered::new_unchecked(
+                    envelope.into(),
+                    key.address(),
+                )));
             }
             let mut source = VecSource::new(list);
             let executed = self

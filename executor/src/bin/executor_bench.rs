@@ -149,7 +149,7 @@ fn tx(
     };
     // The executor trusts the recovered sender; signatures do not take part.
     let envelope = TxEnvelope::from(Signed::new_unhashed(inner, Signature::test_signature()));
-    Arc::new(Recovered::new_unchecked(envelope, sender))
+    Arc::new(Recovered::new_unchecked(envelope.into(), sender))
 }
 
 /// Pre-funded state: every account a workload may use, the tokens and the pairs.

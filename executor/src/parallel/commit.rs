@@ -7,10 +7,12 @@ use crate::{
     block::{BlockTx, RecoveredTx},
     error::{ExecutorError, ExecutorResult},
     evm::{BlockEnvInput, ChainSpec, build_evm, tx_env},
-    executor::{SkipReason, TxSource, apply_beacon_root},
+    executor::{SkipReason, TxSource, apply_beacon_root, transact_deposit},
     state::{AccountChange, BlockState, CodeCache, StateChanges, StateReader, StoredAccount},
+    tx::LanesReceipt,
 };
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope};
+use alloy_consensus::{Eip658Value, Receipt};
+use alloy_eips::Typed2718;
 use alloy_primitives::{
     Address, KECCAK256_EMPTY, U256,
     map::{HashMap, HashSet},
@@ -24,8 +26,10 @@ pub(super) struct Committer<'r, R> {
     pub chain: &'r ChainSpec,
     pub env: &'r BlockEnvInput,
     pub transactions: Vec<BlockTx>,
-    pub receipts: Vec<ReceiptEnvelope>,
+    pub receipts: Vec<LanesReceipt>,
     pub gas_used: u64,
+    /// Gas used by deposits, which pay no base fee.
+    pub deposit_gas: u64,
     /// Senders with a skipped transaction: the source no longer offers their later ones.
     pub dropped: HashSet<Address>,
     /// Transactions executed again on the committed state.
@@ -47,6 +51,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
             transactions: Vec::new(),
             receipts: Vec::new(),
             gas_used: 0,
+            deposit_gas: 0,
             dropped: HashSet::default(),
             reexecutions: 0,
         };
@@ -61,11 +66,9 @@ impl<'r, R: StateReader> Committer<'r, R> {
         source.skip(tx, reason);
     }
 
-    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, mut receipt: ReceiptEnvelope) {
+    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, mut receipt: LanesReceipt) {
         self.gas_used += gas_used;
-        if let Some(receipt) = receipt.as_receipt_with_bloom_mut() {
-            receipt.receipt.cumulative_gas_used = self.gas_used;
-        }
+        receipt.set_cumulative_gas_used(self.gas_used);
         self.receipts.push(receipt);
         self.transactions.push(BlockTx::new(tx.clone()));
     }
@@ -78,6 +81,15 @@ impl<'r, R: StateReader> Committer<'r, R> {
     ) -> ExecutorResult<()> {
         let mut evm = build_evm(self.chain, self.env.block_env(), &mut self.db, |_| {});
         for tx in txs {
+            if let Some(deposit) = tx.inner().as_deposit() {
+                let (used, mut receipt) = transact_deposit(&mut evm, deposit)?;
+                self.gas_used += used;
+                self.deposit_gas += used;
+                receipt.set_cumulative_gas_used(self.gas_used);
+                self.receipts.push(receipt);
+                self.transactions.push(BlockTx::new(tx.clone()));
+                continue;
+            }
             if self.dropped.contains(&tx.signer()) {
                 continue;
             }
@@ -89,10 +101,8 @@ impl<'r, R: StateReader> Committer<'r, R> {
                         cumulative_gas_used: self.gas_used,
                         logs: result.into_logs(),
                     };
-                    self.receipts.push(ReceiptEnvelope::from_typed(
-                        tx.tx_type(),
-                        receipt.with_bloom(),
-                    ));
+                    self.receipts
+                        .push(LanesReceipt::new(tx.ty(), receipt.with_bloom()));
                     self.transactions.push(BlockTx::new(tx.clone()));
                 }
                 Err(EVMError::Transaction(invalid)) => {
@@ -245,7 +255,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
         &mut self,
         tx: &Arc<RecoveredTx>,
         gas_used: u64,
-        receipt: ReceiptEnvelope,
+        receipt: LanesReceipt,
     ) {
         self.include(tx, gas_used, receipt);
     }

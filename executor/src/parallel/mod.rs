@@ -245,6 +245,10 @@ impl BlockExecutor for ParallelExecutor {
             }
             stats.windows += 1;
             stats.candidates += window.len();
+            if window[0].inner().is_deposit() {
+                committer.run_serial(&window, source)?;
+                continue;
+            }
             self.run_window(
                 &mut committer,
                 &reader,
@@ -255,7 +259,8 @@ impl BlockExecutor for ParallelExecutor {
             )?;
         }
 
-        let base_fees = U256::from(env.base_fee) * U256::from(committer.gas_used);
+        let base_fees =
+            U256::from(env.base_fee) * U256::from(committer.gas_used - committer.deposit_gas);
         if let Some(vault) = chain.base_fee_recipient {
             let mut changes = std::mem::take(&mut committer.db.changes);
             changes.credit(committer.db.reader(), vault, base_fees)?;
@@ -288,7 +293,8 @@ fn pull_window<R: StateReader>(
     exhausted: &mut bool,
     max_window: usize,
 ) -> Vec<Arc<RecoveredTx>> {
-    let mut window = Vec::new();
+    let mut window: Vec<Arc<RecoveredTx>> = Vec::new();
+    let mut window_of_deposits = false;
     let room = env.max_txs.saturating_sub(committer.transactions.len());
     let mut budget = committer.gas_left();
     while window.len() < room.min(max_window) && budget >= MIN_TX_GAS {
@@ -303,7 +309,13 @@ fn pull_window<R: StateReader>(
                 }
             },
         };
-        if committer.dropped.contains(&tx.signer()) {
+        // Deposits run alone, in order, on the committed state (`Committer::run_serial`):
+        // a window is either a run of deposits or holds none.
+        if !window.is_empty() && tx.inner().is_deposit() != window_of_deposits {
+            *held = Some(tx);
+            break;
+        }
+        if committer.dropped.contains(&tx.signer()) && !tx.inner().is_deposit() {
             // Pulled before its sender was skipped: the source would not have offered it.
             continue;
         }
@@ -318,6 +330,7 @@ fn pull_window<R: StateReader>(
             break;
         }
         budget -= tx.gas_limit();
+        window_of_deposits = tx.inner().is_deposit();
         window.push(tx);
     }
     window

@@ -435,7 +435,7 @@ mod tests {
         };
         let signed = Signed::new_unhashed(inner, Signature::test_signature());
         Arc::new(Recovered::new_unchecked(
-            TxEnvelope::from(signed),
+            TxEnvelope::from(signed).into(),
             Address::with_last_byte(from),
         ))
     }

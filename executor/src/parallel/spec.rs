@@ -15,13 +15,15 @@
 //!   credit and only depends on the recipient having no code.
 
 use super::{codes::SharedCodes, plan::Prediction};
+use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
     error::ExecutorError,
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
     state::{StateChanges, StateReader, StoredAccount},
 };
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, Transaction};
+use alloy_consensus::{Eip658Value, Receipt, Transaction};
+use alloy_eips::Typed2718;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, map::HashMap};
 use revm::{
     Database, ExecuteEvm,
@@ -160,7 +162,7 @@ pub(super) struct Included {
     /// Gas used.
     pub gas_used: u64,
     /// Receipt with its bloom; the cumulative gas is filled in at commit.
-    pub receipt: ReceiptEnvelope,
+    pub receipt: LanesReceipt,
     /// The fee recipient's reward.
     pub reward: U256,
     /// A commutative credit of a plain transfer (recipient, amount), not in the writes.
@@ -575,7 +577,7 @@ pub(super) fn run_group<R: StateReader>(
                     cumulative_gas_used: 0,
                     logs: result.into_logs(),
                 };
-                let receipt = ReceiptEnvelope::from_typed(tx.tx_type(), receipt.with_bloom());
+                let receipt = LanesReceipt::new(tx.ty(), receipt.with_bloom());
                 Outcome::Included(Included {
                     gas_used,
                     receipt,

@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Instant};
 
 use alloy_consensus::{Transaction, TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, U256};
+use lanes_executor::{LanesTxEnvelope, RecoveredTx};
 
 /// A recovered transaction plus the fields the pool orders and prices by.
 ///
@@ -11,8 +12,9 @@ use alloy_primitives::{Address, B256, U256};
 /// hold snapshots of pool contents without keeping the pool locked.
 #[derive(Debug, Clone)]
 pub struct PoolTransaction {
-    /// The signed transaction and its recovered signer.
-    pub tx: Arc<Recovered<TxEnvelope>>,
+    /// The signed transaction and its recovered signer, in the block transaction type so
+    /// block building takes it as it is (the pool never holds a deposit).
+    pub tx: Arc<RecoveredTx>,
     /// Transaction hash.
     pub hash: B256,
     /// Recovered signer.
@@ -61,13 +63,17 @@ impl PoolTransaction {
             encoded_len: envelope.eip2718_encoded_length(),
             arrival,
             seq: 0,
-            tx: Arc::new(tx),
+            tx: Arc::new(tx.convert()),
         }
     }
 
     /// The signed envelope.
     pub fn envelope(&self) -> &TxEnvelope {
-        self.tx.inner()
+        match self.tx.inner() {
+            LanesTxEnvelope::Ethereum(tx) => tx,
+            // Only `with_arrival` builds a pool transaction, from a signed envelope.
+            LanesTxEnvelope::Deposit(_) => unreachable!("the pool never holds a deposit"),
+        }
     }
 
     /// Most wei the transaction can spend: `gas_limit * max_fee_per_gas +

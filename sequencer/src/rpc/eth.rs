@@ -4,7 +4,8 @@ use super::{
     RpcContext,
     call::{self, CallLimits},
     convert::{
-        rpc_block, rpc_header, rpc_logs, rpc_pending_transaction, rpc_receipt, rpc_transaction,
+        RpcReceipt, RpcTransaction, rpc_block, rpc_header, rpc_logs, rpc_pending_transaction,
+        rpc_receipt, rpc_transaction,
     },
     error::{LIMIT_EXCEEDED, RpcResult, internal, invalid_params, rpc_error, server_error},
 };
@@ -12,8 +13,7 @@ use crate::pool::{SubmitError, next_base_fee};
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory,
-    Filter, FilterBlockOption, Log, Transaction, TransactionReceipt, TransactionRequest,
-    state::StateOverride,
+    Filter, FilterBlockOption, Log, TransactionRequest, state::StateOverride,
 };
 use alloy_serde::JsonStorageKey;
 use jsonrpsee::{RpcModule, types::Params};
@@ -283,7 +283,7 @@ pub fn register(
         if let Some(tx) = ctx.pool.get(&hash) {
             return Ok(Some(rpc_pending_transaction(&BlockTx::new(tx.tx))));
         }
-        blocking(move || -> RpcResult<Option<Transaction>> {
+        blocking(move || -> RpcResult<Option<RpcTransaction>> {
             let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)? else {
                 return Ok(None);
             };
@@ -296,7 +296,7 @@ pub fn register(
     })?;
     module.register_async_method("eth_getTransactionReceipt", |params, ctx, _| async move {
         let hash: B256 = params.one()?;
-        blocking(move || -> RpcResult<Option<TransactionReceipt>> {
+        blocking(move || -> RpcResult<Option<RpcReceipt>> {
             let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)? else {
                 return Ok(None);
             };
@@ -311,7 +311,7 @@ pub fn register(
         let mut seq = params.sequence();
         let tag: BlockNumberOrTag = seq.next()?;
         let full: bool = seq.optional_next()?.unwrap_or(false);
-        blocking(move || -> RpcResult<Option<Block>> {
+        blocking(move || -> RpcResult<Option<Block<RpcTransaction>>> {
             Ok(ctx
                 .block_by_id(BlockId::Number(tag))?
                 .map(|b| rpc_block(&b, full)))
@@ -322,7 +322,7 @@ pub fn register(
         let mut seq = params.sequence();
         let hash: B256 = seq.next()?;
         let full: bool = seq.optional_next()?.unwrap_or(false);
-        blocking(move || -> RpcResult<Option<Block>> {
+        blocking(move || -> RpcResult<Option<Block<RpcTransaction>>> {
             Ok(ctx
                 .block_by_id(BlockId::from(hash))?
                 .map(|b| rpc_block(&b, full)))
@@ -331,7 +331,7 @@ pub fn register(
     })?;
     module.register_async_method("eth_getBlockReceipts", |params, ctx, _| async move {
         let id: BlockId = params.one()?;
-        blocking(move || -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        blocking(move || -> RpcResult<Option<Vec<RpcReceipt>>> {
             Ok(ctx.block_by_id(id)?.map(|b| {
                 (0..b.transactions.len())
                     .map(|i| rpc_receipt(&b, i))
@@ -362,7 +362,7 @@ pub fn register(
             let mut seq = params.sequence();
             let id: BlockId = seq.next()?;
             let index: U64 = seq.next()?;
-            blocking(move || -> RpcResult<Option<Transaction>> {
+            blocking(move || -> RpcResult<Option<RpcTransaction>> {
                 let Some(block) = ctx.block_by_id(id)? else {
                     return Ok(None);
                 };

@@ -3,7 +3,7 @@
 //! size, batch size, connections, call gas and time, and log queries.
 
 mod call;
-mod convert;
+pub(crate) mod convert;
 mod error;
 mod eth;
 mod lanes;

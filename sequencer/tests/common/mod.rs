@@ -17,6 +17,7 @@
 //! * `LANES_TOOLS_BIN`: folder with `cast`, `forge`, `anvil`, `solc`
 //!   (default `<repo>/.tools/bin`; the Makefile sets it).
 //! * `LANES_CONTRACTS_DIR`: the Foundry project (default `<repo>/contracts`).
+//! * `LANES_BIN`: the `lanes` binary to run (default: the one Cargo built).
 //! * `LANES_TEST_KEEP=1`: keep each node's temporary directory (data, config,
 //!   log) and print where it is.
 #![allow(dead_code)] // Each test binary uses a different subset.
@@ -164,9 +165,13 @@ pub fn contracts_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("contracts"))
 }
 
-/// The `lanes` binary Cargo built for this test run.
+/// The `lanes` binary Cargo built for this test run, or `$LANES_BIN` (a copy kept aside
+/// when several checkouts share one target directory and overwrite each other's binary).
 pub fn lanes_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_lanes"))
+    std::env::var_os("LANES_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lanes")))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read the
