@@ -213,13 +213,7 @@ impl TxManager {
         signer: PrivateKeySigner,
         config: TxManagerConfig,
     ) -> L1Result<Self> {
-        let url = reqwest::Url::parse(rpc_url)
-            .map_err(|e| L1Error::Config(format!("L1 RPC URL {rpc_url:?}: {e}")))?;
-        if url.scheme() != "http" {
-            return Err(L1Error::Config(format!(
-                "L1 RPC URL {rpc_url:?}: only http:// is supported"
-            )));
-        }
+        let url = lanes_l1_bridge::parse_l1_url(rpc_url)?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .build()

@@ -396,20 +396,26 @@ pub fn parse_private_key(key: &str) -> L1Result<PrivateKeySigner> {
     })
 }
 
+/// An L1 JSON-RPC URL, which must be `http://`: the workspace builds reqwest without TLS, and
+/// websockets are not used.
+pub fn parse_l1_url(rpc_url: &str) -> L1Result<reqwest::Url> {
+    let url = reqwest::Url::parse(rpc_url)
+        .map_err(|e| L1Error::Config(format!("L1 RPC URL {rpc_url:?}: {e}")))?;
+    if url.scheme() != "http" {
+        return Err(L1Error::Config(format!(
+            "L1 RPC URL {rpc_url:?}: only http:// is supported"
+        )));
+    }
+    Ok(url)
+}
+
 /// An HTTP provider for `rpc_url` with bounded request times, signing with `signer` if given.
 pub(crate) fn connect_provider(
     rpc_url: &str,
     signer: Option<PrivateKeySigner>,
     request_timeout: Duration,
 ) -> L1Result<(DynProvider, Option<Address>)> {
-    let url = reqwest::Url::parse(rpc_url)
-        .map_err(|e| L1Error::Config(format!("L1 RPC URL {rpc_url:?}: {e}")))?;
-    if url.scheme() != "http" {
-        // The workspace builds reqwest without TLS, and websockets are not used.
-        return Err(L1Error::Config(format!(
-            "L1 RPC URL {rpc_url:?}: only http:// is supported"
-        )));
-    }
+    let url = parse_l1_url(rpc_url)?;
     let http = reqwest::Client::builder()
         .timeout(request_timeout)
         .connect_timeout(request_timeout.min(Duration::from_secs(5)))

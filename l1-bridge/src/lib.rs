@@ -32,7 +32,9 @@ mod error;
 mod types;
 mod watcher;
 
-pub use client::{AlloyL1Client, ClientOptions, L1Client, L1Future, parse_private_key};
+pub use client::{
+    AlloyL1Client, ClientOptions, L1Client, L1Future, parse_l1_url, parse_private_key,
+};
 pub use cursor::{CursorStore, FileCursorStore, MemoryCursorStore, WatcherCursor};
 pub use deploy::{
     DeployParams, DeployedContracts, deploy, deploy_command, deploy_or_reuse, write_addresses,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    CHAIN_ID, DEV_ACCOUNTS, DEV_BALANCE_WEI, Node, ONE_ETHER, RpcError, cast, contracts_dir, forge,
+    CHAIN_ID, DEV_ACCOUNTS, DEV_BALANCE_WEI, Node, ONE_ETHER, RpcError, cast, forge_create_token,
     parse_u128,
 };
 use serde_json::{Value, json};
@@ -129,33 +129,7 @@ fn forge_deploys_erc20_and_cast_uses_it() {
     let (deployer, holder) = (DEV_ACCOUNTS[0], DEV_ACCOUNTS[1]);
     let supply = "1000000000000000000000000"; // 1,000,000 tokens of 18 decimals
 
-    // Build into this test's own directory so parallel tests don't share forge's out/ and cache/.
-    let out_dir = node.dir().join("forge-out");
-    let cache_dir = node.dir().join("forge-cache");
-    let out_dir = out_dir.to_str().expect("utf-8 temp path");
-    let cache_dir = cache_dir.to_str().expect("utf-8 temp path");
-    let created = forge(
-        &contracts_dir(),
-        [
-            "create",
-            "src/LanesToken.sol:LanesToken",
-            "--broadcast",
-            "--json",
-            "--private-key",
-            deployer.private_key,
-            "--rpc-url",
-            &url,
-            "--out",
-            out_dir,
-            "--cache-path",
-            cache_dir,
-            "--constructor-args",
-            "Lanes",
-            "LNS",
-            supply,
-        ],
-    )
-    .json();
+    let created = forge_create_token(&node, &deployer, supply);
     let token = created["deployedTo"]
         .as_str()
         .unwrap_or_else(|| panic!("no deployedTo in {created}"))

@@ -6,7 +6,7 @@ mod common;
 
 use alloy_consensus::TrieAccount;
 use alloy_primitives::{Address, B256, Bytes, U256};
-use common::{DEV_ACCOUNTS, Node, RpcError, cast, contracts_dir, forge, lanes_bin, run};
+use common::{DEV_ACCOUNTS, Node, RpcError, cast, forge_create_token, lanes_bin, run};
 use lanes_executor::trie::{AccountProof, StorageProof, verify_account_proof};
 use serde_json::{Value, json};
 use std::{process::Command, str::FromStr, time::Duration};
@@ -94,30 +94,7 @@ fn proofs_verify_and_db_verify_checks_the_data_directory() {
     let (deployer, other) = (DEV_ACCOUNTS[0], DEV_ACCOUNTS[1]);
 
     // A contract with storage: the token of the Foundry tests.
-    let out_dir = node.dir().join("forge-out");
-    let cache_dir = node.dir().join("forge-cache");
-    let created = forge(
-        &contracts_dir(),
-        [
-            "create",
-            "src/LanesToken.sol:LanesToken",
-            "--broadcast",
-            "--json",
-            "--private-key",
-            deployer.private_key,
-            "--rpc-url",
-            &url,
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--cache-path",
-            cache_dir.to_str().unwrap(),
-            "--constructor-args",
-            "Lanes",
-            "LNS",
-            "1000000",
-        ],
-    )
-    .json();
+    let created = forge_create_token(&node, &deployer, "1000000");
     let token = created["deployedTo"].as_str().unwrap().to_owned();
     cast([
         "send",

@@ -321,6 +321,38 @@ where
     run(&mut cmd, TOOL_TIMEOUT)
 }
 
+/// `forge create` of the Foundry project's `LanesToken` (name "Lanes", symbol "LNS",
+/// `supply` base units to `deployer`) on `node`, compiled into the node's own directory so
+/// parallel tests don't share forge's out/ and cache/. Returns forge's JSON answer
+/// (`deployedTo`, `deployer`, `transactionHash`).
+#[track_caller]
+pub fn forge_create_token(node: &Node, deployer: &DevAccount, supply: &str) -> serde_json::Value {
+    let out_dir = node.dir().join("forge-out");
+    let cache_dir = node.dir().join("forge-cache");
+    forge(
+        &contracts_dir(),
+        [
+            "create",
+            "src/LanesToken.sol:LanesToken",
+            "--broadcast",
+            "--json",
+            "--private-key",
+            deployer.private_key,
+            "--rpc-url",
+            &node.rpc_url(),
+            "--out",
+            out_dir.to_str().expect("utf-8 temp path"),
+            "--cache-path",
+            cache_dir.to_str().expect("utf-8 temp path"),
+            "--constructor-args",
+            "Lanes",
+            "LNS",
+            supply,
+        ],
+    )
+    .json()
+}
+
 /// A `Command` for a tool in [`tools_bin`], with colour off and the tools
 /// folder first on `PATH` (so forge finds the solc wrapper's `node`, etc.).
 pub fn tool_command(name: &str) -> Command {
