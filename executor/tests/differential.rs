@@ -868,6 +868,30 @@ fn chaotic_case() -> impl Strategy<Value = Case> {
         })
 }
 
+/// The first block of `case` as block 1 on genesis: its transactions and environment.
+fn first_block(case: &Case) -> (Vec<Arc<RecoveredTx>>, BlockEnvInput) {
+    let beneficiary = case.beneficiary.address();
+    let mut builder = Builder {
+        nonces: HashMap::default(),
+        deposits: 0,
+        beneficiary,
+    };
+    let txs = case.blocks[0].iter().map(|s| builder.build(s)).collect();
+    let env = BlockEnvInput {
+        number: 1,
+        parent_hash: B256::ZERO,
+        timestamp: 1,
+        beneficiary,
+        gas_limit: case.gas_limit,
+        base_fee: BASE_FEE,
+        prevrandao: B256::ZERO,
+        parent_beacon_block_root: B256::ZERO,
+        max_txs: case.max_txs,
+        excess_blob_gas: 0,
+    };
+    (txs, env)
+}
+
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let mut chain = ChainSpec::cancun(CHAIN_ID);
     if case.vault {
@@ -1009,25 +1033,7 @@ fn independent_transfers_merge_without_reexecution() {
     // Its own executor: the shared ones are busy with other tests.
     let executor = ParallelExecutor::new(2);
     let case = fixed(txs, Beneficiary::Fresh);
-    let beneficiary = case.beneficiary.address();
-    let mut builder = Builder {
-        nonces: HashMap::default(),
-        deposits: 0,
-        beneficiary,
-    };
-    let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();
-    let env = BlockEnvInput {
-        number: 1,
-        parent_hash: B256::ZERO,
-        timestamp: 1,
-        beneficiary,
-        gas_limit: case.gas_limit,
-        base_fee: BASE_FEE,
-        prevrandao: B256::ZERO,
-        parent_beacon_block_root: B256::ZERO,
-        max_txs: case.max_txs,
-        excess_blob_gas: 0,
-    };
+    let (txs, env) = first_block(&case);
     let chain = ChainSpec::cancun(CHAIN_ID);
     let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs);
     assert_eq!(build(&executor, &chain, &env, &genesis(), &txs), expected);
@@ -1131,25 +1137,7 @@ fn print_case_statistics() {
         let case = calm_case().new_tree(&mut runner).unwrap().current();
         check(&case).unwrap();
         let chain = ChainSpec::cancun(CHAIN_ID);
-        let beneficiary = case.beneficiary.address();
-        let mut builder = Builder {
-            nonces: HashMap::default(),
-            deposits: 0,
-            beneficiary,
-        };
-        let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();
-        let env = BlockEnvInput {
-            number: 1,
-            parent_hash: B256::ZERO,
-            timestamp: 1,
-            beneficiary,
-            gas_limit: case.gas_limit,
-            base_fee: BASE_FEE,
-            prevrandao: B256::ZERO,
-            parent_beacon_block_root: B256::ZERO,
-            max_txs: case.max_txs,
-            excess_blob_gas: 0,
-        };
+        let (txs, env) = first_block(&case);
         let executor = &EXECUTORS[5].1;
         let built = build(executor, &chain, &env, &genesis(), &txs);
         included += built.included.len();
@@ -1225,24 +1213,7 @@ fn hot_token_recipient_is_predicted_exactly() {
         })
         .collect();
     let case = fixed(only_credits, Beneficiary::Fresh);
-    let mut builder = Builder {
-        nonces: HashMap::default(),
-        deposits: 0,
-        beneficiary: case.beneficiary.address(),
-    };
-    let txs: Vec<_> = case.blocks[0].iter().map(|s| builder.build(s)).collect();
-    let env = BlockEnvInput {
-        number: 1,
-        parent_hash: B256::ZERO,
-        timestamp: 1,
-        beneficiary: case.beneficiary.address(),
-        gas_limit: case.gas_limit,
-        base_fee: BASE_FEE,
-        prevrandao: B256::ZERO,
-        parent_beacon_block_root: B256::ZERO,
-        max_txs: case.max_txs,
-        excess_blob_gas: 0,
-    };
+    let (txs, env) = first_block(&case);
     let chain = ChainSpec::cancun(CHAIN_ID);
     let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs);
     assert_eq!(build(&executor, &chain, &env, &genesis(), &txs), expected);
