@@ -22,7 +22,7 @@ use alloy_consensus::{
 use alloy_eips::{
     eip1559::BaseFeeParams, eip4844::calc_excess_blob_gas, eip4895::Withdrawal, eip7840::BlobParams,
 };
-use alloy_primitives::{B256, Bloom, KECCAK256_EMPTY};
+use alloy_primitives::{B256, Bloom};
 use alloy_rlp::{Decodable, Encodable};
 use std::sync::Arc;
 
@@ -290,10 +290,7 @@ pub fn apply_withdrawals(
         let account = match current {
             Some(account) => account,
             None if amount.is_zero() => continue,
-            None => StoredAccount {
-                code_hash: KECCAK256_EMPTY,
-                ..Default::default()
-            },
+            None => StoredAccount::EMPTY,
         };
         let account = StoredAccount {
             balance: account.balance.saturating_add(amount),

@@ -30,6 +30,14 @@ pub struct StoredAccount {
 }
 
 impl StoredAccount {
+    /// An account that does not exist yet as it reads once touched: no nonce, no balance, no
+    /// code.
+    pub const EMPTY: Self = Self {
+        nonce: 0,
+        balance: U256::ZERO,
+        code_hash: KECCAK256_EMPTY,
+    };
+
     /// Fixed-size encoding used in the `accounts` column family: nonce (8, BE), balance (32,
     /// BE), code hash (32).
     pub fn encode(&self) -> [u8; 72] {
@@ -212,10 +220,7 @@ impl StateChanges {
             Some(change) => change.info,
             None => base.account(address)?,
         };
-        let mut account = current.unwrap_or(StoredAccount {
-            code_hash: KECCAK256_EMPTY,
-            ..Default::default()
-        });
+        let mut account = current.unwrap_or(StoredAccount::EMPTY);
         account.balance = account.balance.saturating_add(amount);
         self.accounts.entry(address).or_default().info = Some(account);
         Ok(())
@@ -358,10 +363,7 @@ impl<R: StateReader> BlockState<R> {
         address: Address,
         update: impl FnOnce(&mut StoredAccount),
     ) -> ExecutorResult<()> {
-        let mut account = self.account(address)?.unwrap_or(StoredAccount {
-            code_hash: KECCAK256_EMPTY,
-            ..Default::default()
-        });
+        let mut account = self.account(address)?.unwrap_or(StoredAccount::EMPTY);
         update(&mut account);
         self.changes.accounts.entry(address).or_default().info = Some(account);
         Ok(())

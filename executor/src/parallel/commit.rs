@@ -381,10 +381,7 @@ pub(super) fn combine(
             infos.iter().find(|(v, _)| *v == w).map(|(_, info)| *info)?
         }
         None if !credit_total.is_zero() => {
-            let mut account = window_start.unwrap_or(StoredAccount {
-                code_hash: KECCAK256_EMPTY,
-                ..Default::default()
-            });
+            let mut account = window_start.unwrap_or(StoredAccount::EMPTY);
             account.balance = account.balance.checked_add(credit_total)?;
             Some(account)
         }
@@ -447,10 +444,7 @@ fn credit_account<R: StateReader>(
     address: Address,
     amount: U256,
 ) -> ExecutorResult<()> {
-    let mut account = db.account(address)?.unwrap_or(StoredAccount {
-        code_hash: KECCAK256_EMPTY,
-        ..Default::default()
-    });
+    let mut account = db.account(address)?.unwrap_or(StoredAccount::EMPTY);
     account.balance = account
         .balance
         .checked_add(amount)
@@ -467,10 +461,7 @@ fn touch_credit<R: StateReader>(
     address: Address,
     amount: U256,
 ) -> ExecutorResult<()> {
-    let mut account = db.account(address)?.unwrap_or(StoredAccount {
-        code_hash: KECCAK256_EMPTY,
-        ..Default::default()
-    });
+    let mut account = db.account(address)?.unwrap_or(StoredAccount::EMPTY);
     if let Some(balance) = account.balance.checked_add(amount) {
         account.balance = balance;
     }

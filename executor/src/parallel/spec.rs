@@ -666,10 +666,7 @@ fn plain_credit(
         Read::Account { address, value, .. } if address == to => Some(value),
         _ => None,
     })?;
-    let before = before.unwrap_or(StoredAccount {
-        code_hash: KECCAK256_EMPTY,
-        ..Default::default()
-    });
+    let before = before.unwrap_or(StoredAccount::EMPTY);
     if before.code_hash != KECCAK256_EMPTY {
         return None;
     }

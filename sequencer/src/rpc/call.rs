@@ -32,10 +32,7 @@ fn apply_overrides(
 ) -> Result<StateChanges, ExecutorError> {
     let mut changes = StateChanges::default();
     for (address, o) in overrides {
-        let mut account = base.account(*address)?.unwrap_or(StoredAccount {
-            code_hash: KECCAK256_EMPTY,
-            ..Default::default()
-        });
+        let mut account = base.account(*address)?.unwrap_or(StoredAccount::EMPTY);
         if let Some(balance) = o.balance {
             account.balance = balance;
         }
