@@ -592,8 +592,137 @@ pub struct DeriveSummary {
     pub head_hash: Option<B256>,
 }
 
-/// Reads every batch from L1 (up to `to_block`), checks the chain of batches and applies the
-/// blocks to `sink` in order. With `chain_id`, batches of another chain are refused.
+/// The portal's hash of L1 message `nonce` that deposit `tx` executes:
+/// keccak256(abi.encode(nonce, from, to, mint, value, gasLimit, keccak256(data))), as
+/// `LanesPortal.l1MessageHash` computes it.
+pub fn l1_message_hash(nonce: u64, tx: &lanes_executor::TxDeposit) -> B256 {
+    use alloy::sol_types::SolValue;
+    let to = tx.to.to().copied().unwrap_or_default();
+    keccak256(
+        (
+            alloy::primitives::U256::from(nonce),
+            tx.from,
+            to,
+            alloy::primitives::U256::from(tx.mint),
+            tx.value,
+            tx.gas_limit,
+            keccak256(&tx.input),
+        )
+            .abi_encode(),
+    )
+}
+
+impl Deriver {
+    /// Checks that the deposit transactions (type 0x7e) of `blocks`, which derive from
+    /// genesis, are the portal's queued L1 messages in nonce order from 0 (each one's
+    /// `l1MessageHash` equal to the queue's), and that every batch declares as
+    /// `l1MessagesIncluded` the number its blocks executed. The rollup contract checks only the
+    /// count, so without this a sequencer could mint ETH no one deposited, or forge a forced
+    /// transaction, and still post matching state roots.
+    pub async fn check_l1_messages(
+        &self,
+        batches: &[PostedBatch],
+        blocks: &[DerivedBlock],
+    ) -> BatcherResult<()> {
+        let declared = batches.last().map_or(0, |b| b.header.l1_messages_included);
+        let mut queue = Vec::new();
+        if declared > 0 {
+            let rollup = LanesRollup::new(self.rollup, self.provider.clone());
+            let portal = rollup
+                .portal()
+                .call()
+                .await
+                .map_err(|e| contract_error("LanesRollup.portal", e))?;
+            let portal = lanes_l1_bridge::bindings::LanesPortal::new(portal, self.provider.clone());
+            let queued = portal
+                .depositNonce()
+                .call()
+                .await
+                .map_err(|e| contract_error("LanesPortal.depositNonce", e))?;
+            // The rollup refuses a count beyond the queue; more here means another portal.
+            for nonce in 0..declared.min(queued.saturating_to()) {
+                let entry = portal
+                    .queue(alloy::primitives::U256::from(nonce))
+                    .call()
+                    .await
+                    .map_err(|e| contract_error("LanesPortal.queue", e))?;
+                queue.push(entry.hash);
+            }
+        }
+        let counts: Vec<(u64, u64)> = batches
+            .iter()
+            .map(|b| (b.header.batch_index, b.header.l1_messages_included))
+            .collect();
+        check_l1_messages(&counts, blocks, &queue)
+    }
+}
+
+/// [`Deriver::check_l1_messages`] on data already read: `batches` as (index, declared
+/// `l1MessagesIncluded`) in order, `queue` the portal's message hashes by nonce.
+fn check_l1_messages(
+    batches: &[(u64, u64)],
+    blocks: &[DerivedBlock],
+    queue: &[B256],
+) -> BatcherResult<()> {
+    let mut executed = 0u64;
+    let mut blocks = blocks.iter().peekable();
+    for &(index, declared) in batches {
+        while let Some(block) = blocks.next_if(|b| b.batch_index == index) {
+            let invalid = |why: String| {
+                BatcherError::InvalidBatch(format!(
+                    "batch {index}, L2 block {}: {why}",
+                    block.number()
+                ))
+            };
+            for raw in &block.transactions {
+                if raw.first() != Some(&lanes_executor::DEPOSIT_TX_TYPE) {
+                    continue;
+                }
+                let lanes_executor::LanesTxEnvelope::Deposit(deposit) =
+                    lanes_executor::LanesTxEnvelope::decode_2718(&mut raw.as_ref())
+                        .map_err(|e| invalid(format!("undecodable deposit: {e}")))?
+                else {
+                    return Err(invalid("type 0x7e that is not a deposit".into()));
+                };
+                let queued = queue.get(executed as usize).ok_or_else(|| {
+                    invalid(format!(
+                        "deposit {} executes L1 message {executed}, which the portal never queued",
+                        deposit.hash()
+                    ))
+                })?;
+                if *queued != l1_message_hash(executed, deposit.inner()) {
+                    return Err(invalid(format!(
+                        "deposit {} is not L1 message {executed} as the portal queued it",
+                        deposit.hash()
+                    )));
+                }
+                executed += 1;
+            }
+        }
+        if executed != declared {
+            return Err(BatcherError::InvalidBatch(format!(
+                "batch {index} declares {declared} L1 messages executed, its blocks executed {executed}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A failed view call: transport failures keep their retry class, anything else is data this
+/// rollup cannot have produced.
+fn contract_error(context: &'static str, error: alloy::contract::Error) -> BatcherError {
+    BatcherError::L1(match error {
+        alloy::contract::Error::TransportError(e) => rpc_error(context, e),
+        other => lanes_l1_bridge::L1Error::InvalidData {
+            context,
+            message: other.to_string(),
+        },
+    })
+}
+
+/// Reads every batch from L1 (up to `to_block`), checks the chain of batches and the L1
+/// messages they execute, and applies the blocks to `sink` in order. With `chain_id`,
+/// batches of another chain are refused.
 pub async fn derive(
     deriver: &Deriver,
     sink: &mut dyn BlockSink,
@@ -602,6 +731,7 @@ pub async fn derive(
 ) -> BatcherResult<DeriveSummary> {
     let batches = deriver.batches(to_block).await?;
     let blocks = blocks_of(&batches, chain_id)?;
+    deriver.check_l1_messages(&batches, &blocks).await?;
     let mut transactions = 0;
     for block in &blocks {
         sink.apply(block)?;
@@ -616,4 +746,82 @@ pub async fn derive(
         head: last.map_or(0, DerivedBlock::number),
         head_hash: last.map(|b| b.hash),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::consensus::Header;
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::primitives::{TxKind, U256, b256};
+    use lanes_executor::{LanesTxEnvelope, TxDeposit};
+
+    fn deposit(from: u8) -> TxDeposit {
+        TxDeposit {
+            source_hash: B256::repeat_byte(from),
+            from: Address::repeat_byte(from),
+            to: TxKind::Call(Address::repeat_byte(2)),
+            mint: 5_000,
+            value: U256::from(1_000),
+            gas_limit: 100_000,
+            is_system_transaction: false,
+            input: Bytes::from_static(b"hello"),
+        }
+    }
+
+    fn block(number: u64, batch_index: u64, deposits: &[TxDeposit]) -> DerivedBlock {
+        let header = Header {
+            number,
+            ..Default::default()
+        };
+        DerivedBlock {
+            env: BlockEnvInput::from_header(&header, 100),
+            transactions: deposits
+                .iter()
+                .map(|d| LanesTxEnvelope::deposit(d.clone()).encoded_2718().into())
+                .collect(),
+            state_root: B256::ZERO,
+            hash: B256::ZERO,
+            batch_index,
+        }
+    }
+
+    #[test]
+    fn message_hash_is_the_portals() {
+        // cast keccak $(cast abi-encode "f(uint256,address,address,uint256,uint256,uint64,bytes32)"
+        //   3 0x01..01 0x02..02 5000 1000 100000 $(cast keccak 0x68656c6c6f))
+        assert_eq!(
+            l1_message_hash(3, &deposit(1)),
+            b256!("0x42717640eb66929a459db135cc8bf49312510a397ff7400e97e329e8f4883012")
+        );
+    }
+
+    #[test]
+    fn deposits_must_be_the_queued_messages_in_order_and_counted() {
+        let (a, b) = (deposit(1), deposit(3));
+        let queue = [l1_message_hash(0, &a), l1_message_hash(1, &b)];
+        let blocks = [
+            block(1, 1, std::slice::from_ref(&a)),
+            block(2, 1, &[]),
+            block(3, 2, std::slice::from_ref(&b)),
+        ];
+        check_l1_messages(&[(1, 1), (2, 2)], &blocks, &queue).unwrap();
+
+        // A batch that miscounts what its blocks executed.
+        let err = check_l1_messages(&[(1, 0), (2, 2)], &blocks, &queue).unwrap_err();
+        assert!(err.to_string().contains("declares 0"), "{err}");
+        // Swapped order: message 0 is not `b`.
+        let swapped = [block(1, 1, &[b.clone(), a.clone()])];
+        let err = check_l1_messages(&[(1, 2)], &swapped, &queue).unwrap_err();
+        assert!(err.to_string().contains("not L1 message 0"), "{err}");
+        // A deposit that mints more than was locked on L1.
+        let mut forged = a.clone();
+        forged.mint += 1;
+        let err = check_l1_messages(&[(1, 1)], &[block(1, 1, &[forged])], &queue).unwrap_err();
+        assert!(err.to_string().contains("not L1 message 0"), "{err}");
+        // One more deposit than L1 ever queued.
+        let extra = [block(1, 1, &[a, b, deposit(4)])];
+        let err = check_l1_messages(&[(1, 3)], &extra, &queue).unwrap_err();
+        assert!(err.to_string().contains("never queued"), "{err}");
+    }
 }

@@ -111,16 +111,51 @@ impl GenesisSpec {
 
     /// Reads a geth-style genesis JSON file.
     pub fn from_file(path: &std::path::Path) -> ExecutorResult<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ExecutorError::Genesis(format!("cannot read {}: {e}", path.display())))?;
-        let genesis: Genesis = serde_json::from_str(&text)
-            .map_err(|e| ExecutorError::Genesis(format!("{}: {e}", path.display())))?;
-        Self::from_genesis(&genesis)
+        Self::from_genesis(&read_genesis_file(path)?)
     }
 
     /// The dev genesis: the ten test-mnemonic accounts with 10,000 ETH each.
     pub fn dev(chain_id: u64, gas_limit: u64) -> ExecutorResult<Self> {
         Self::from_genesis(&dev_genesis(chain_id, gas_limit))
+    }
+}
+
+/// Reads a geth-style genesis JSON file without building the spec, so callers can install
+/// system contracts first.
+pub fn read_genesis_file(path: &std::path::Path) -> ExecutorResult<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ExecutorError::Genesis(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ExecutorError::Genesis(format!("{}: {e}", path.display())))
+}
+
+/// Installs the runtime `code` of system contract `name` at `address`: nonce 1 (as every
+/// contract since EIP-161), no balance, empty storage.
+///
+/// A genesis that already holds exactly this code there is left alone, so a genesis file
+/// written with the system contracts in it gives the same chain as one without. Anything
+/// else at a reserved address is refused: the L1 contracts trust that code.
+pub fn install_system_contract(
+    genesis: &mut Genesis,
+    name: &str,
+    address: Address,
+    code: &Bytes,
+) -> ExecutorResult<()> {
+    match genesis.alloc.get(&address) {
+        None => {
+            genesis.alloc.insert(
+                address,
+                GenesisAccount::default()
+                    .with_nonce(Some(1))
+                    .with_code(Some(code.clone())),
+            );
+            Ok(())
+        }
+        Some(account) if account.code.as_ref() == Some(code) => Ok(()),
+        Some(_) => Err(ExecutorError::Genesis(format!(
+            "alloc account {address} is reserved for the {name} system contract, but the \
+             genesis gives it other code; remove it from the alloc (lanes installs it)"
+        ))),
     }
 }
 
@@ -235,6 +270,31 @@ mod tests {
             GenesisSpec::from_genesis(&genesis),
             Err(ExecutorError::Genesis(_))
         ));
+    }
+
+    #[test]
+    fn system_contract_is_installed_once_and_guarded() {
+        let code = Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xf3]);
+        let address = Address::repeat_byte(0x16);
+        let mut genesis = dev_genesis(1, 30_000_000);
+        install_system_contract(&mut genesis, "Queue", address, &code).unwrap();
+        let installed = GenesisSpec::from_genesis(&genesis).unwrap();
+        let info = installed.alloc.accounts[&address].info.unwrap();
+        assert_eq!((info.nonce, info.code_hash), (1, keccak256(&code)));
+        assert_eq!(installed.alloc.codes[&keccak256(&code)], code);
+
+        // Installing again (a genesis file that already carries it) changes nothing.
+        install_system_contract(&mut genesis, "Queue", address, &code).unwrap();
+        let again = GenesisSpec::from_genesis(&genesis).unwrap();
+        assert_eq!(again.header.hash_slow(), installed.header.hash_slow());
+
+        let mut other = dev_genesis(1, 30_000_000);
+        other.alloc.insert(
+            address,
+            GenesisAccount::default().with_balance(U256::from(1)),
+        );
+        let err = install_system_contract(&mut other, "Queue", address, &code).unwrap_err();
+        assert!(err.to_string().contains("reserved for the Queue"), "{err}");
     }
 
     #[test]

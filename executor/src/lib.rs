@@ -46,7 +46,7 @@ pub use executor::{
     BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, SequentialExecutor, SkipReason,
     TxSource,
 };
-pub use genesis::GenesisSpec;
+pub use genesis::{GenesisSpec, install_system_contract, read_genesis_file};
 pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};

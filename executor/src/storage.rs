@@ -9,7 +9,8 @@
 //! - `bodies`: number → RLP list of (sender, EIP-2718 transaction)
 //! - `receipts`: number → RLP list of EIP-2718 receipts
 //! - `tx_index`: transaction hash → number ‖ index (8 + 4 bytes BE)
-//! - `meta`: `head`, `chain_id`, `genesis_hash`
+//! - `meta`: `head`, `chain_id`, `genesis_hash`, and `aux/<key>` values other components keep
+//!   beside the chain ([`Storage::aux`])
 //! - `hashed_accounts`: keccak(address) → account trie leaf (RLP of `TrieAccount`)
 //! - `hashed_storage`: keccak(address) ‖ keccak(slot) → storage trie leaf (RLP of the value)
 //! - `account_trie`: nibble path (one nibble per byte) → branch node ([`crate::trie::nodes`])
@@ -78,6 +79,8 @@ const ALL_CFS: [&str; 14] = [
 const META_HEAD: &[u8] = b"head";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+/// Prefix of [`Storage::aux`] keys, which keeps them apart from the chain's own.
+const META_AUX_PREFIX: &str = "aux/";
 
 #[derive(RlpEncodable, RlpDecodable)]
 struct StoredTx {
@@ -328,6 +331,29 @@ impl Storage {
             .get_cf(self.cf(CF_META), META_CHAIN_ID)?
             .map(|v| be_u64(&v, "meta"))
             .transpose()
+    }
+
+    /// The value other components keep under `key` beside the chain (e.g. the L1 watcher's
+    /// cursor), or `None`.
+    pub fn aux(&self, key: &str) -> ExecutorResult<Option<Vec<u8>>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_META), format!("{META_AUX_PREFIX}{key}"))?)
+    }
+
+    /// Replaces the value under `key` (see [`Storage::aux`]); durable when it returns if
+    /// commits are.
+    pub fn put_aux(&self, key: &str, value: &[u8]) -> ExecutorResult<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), format!("{META_AUX_PREFIX}{key}"), value);
+        self.write(batch)
+    }
+
+    /// Removes the value under `key` (see [`Storage::aux`]).
+    pub fn delete_aux(&self, key: &str) -> ExecutorResult<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META), format!("{META_AUX_PREFIX}{key}"));
+        self.write(batch)
     }
 
     /// Genesis hash recorded at initialisation.
@@ -951,6 +977,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
         (dir, storage)
+    }
+
+    #[test]
+    fn aux_values_round_trip_apart_from_the_chain_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        let genesis = GenesisSpec::dev(42069, 30_000_000).unwrap();
+        storage.init_or_check_genesis(&genesis).unwrap();
+        assert_eq!(storage.aux("head").unwrap(), None);
+        storage.put_aux("head", b"not the chain head").unwrap();
+        storage.put_aux("cursor", b"1").unwrap();
+        storage.put_aux("cursor", b"2").unwrap();
+        drop(storage);
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        assert_eq!(storage.aux("cursor").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(storage.head().unwrap().unwrap().0, 0);
+        storage.delete_aux("cursor").unwrap();
+        assert_eq!(storage.aux("cursor").unwrap(), None);
+        assert_eq!(storage.init_or_check_genesis(&genesis).unwrap().0, 0);
     }
 
     #[test]

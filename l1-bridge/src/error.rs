@@ -116,6 +116,15 @@ pub enum L1Error {
         /// The L1 block holding it.
         block: u64,
     },
+    /// The L2 node (read when proving a withdrawal) failed or lacks what was asked, e.g. a
+    /// proof for a block outside its history.
+    #[error("L2 node: {context}: {message}")]
+    L2 {
+        /// The operation, e.g. `eth_getProof`.
+        context: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// The watcher's cursor could not be read or written.
     #[error("L1 cursor store: {0}")]
     Cursor(String),
@@ -125,9 +134,10 @@ impl L1Error {
     /// What the caller should do.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Unavailable { .. } | Self::Node { .. } | Self::ReceiptTimeout { .. } => {
-                ErrorClass::Retryable
-            }
+            Self::Unavailable { .. }
+            | Self::Node { .. }
+            | Self::ReceiptTimeout { .. }
+            | Self::L2 { .. } => ErrorClass::Retryable,
             Self::Reverted { .. } | Self::TxFailed { .. } => ErrorClass::Rejected,
             Self::Config(_)
             | Self::AnvilNotFound { .. }

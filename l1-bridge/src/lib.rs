@@ -9,7 +9,9 @@
 //!   bounded channel. The sequencer turns them into the first transactions of its next block.
 //! - **L2 -> L1.** The batcher posts batches of L2 blocks with their state roots to
 //!   `LanesRollup` through an [`L1Client`] ([`L1Client::submit_batch`]) and resumes from
-//!   [`L1Client::last_batch`]. Withdrawals are proven against final state roots on the portal.
+//!   [`L1Client::last_batch`]. Withdrawals recorded by `L2WithdrawalQueue` on L2 are proven
+//!   against final state roots and paid by the portal; [`WithdrawalProver`] does the user's
+//!   side (find, prove with `eth_getProof`, finalize).
 //!
 //! Main types:
 //! - [`bindings`]: alloy `sol!` bindings of `LanesRollup`, `LanesPortal` and
@@ -31,6 +33,7 @@ mod dev;
 mod error;
 mod types;
 mod watcher;
+mod withdrawals;
 
 pub use client::{
     AlloyL1Client, ClientOptions, L1Client, L1Future, parse_l1_url, parse_private_key,
@@ -45,3 +48,6 @@ pub use types::{
     BatchHeader, ForcedInclusion, L1BlockRef, L1Contracts, L1Message, L1Receipt, LastBatch,
 };
 pub use watcher::{L1Watcher, WatcherConfig, WatcherMetrics};
+pub use withdrawals::{
+    L2_WITHDRAWAL_QUEUE, Withdrawal, WithdrawalProof, WithdrawalProver, WithdrawalStatus,
+};

@@ -8,6 +8,7 @@
 
 use crate::{
     deposits::DepositQueue,
+    l1_cursor::CommittedCursorStore,
     node::{NodeError, NodeResult},
 };
 use alloy::primitives::Address;
@@ -19,8 +20,8 @@ use lanes_batcher::{
 use lanes_config::LanesConfig;
 use lanes_executor::Storage;
 use lanes_l1_bridge::{
-    AlloyL1Client, DeployParams, DevL1, DevL1Options, L1Contracts, L1Watcher, MemoryCursorStore,
-    WatcherConfig, WatcherMetrics, dev_account,
+    AlloyL1Client, DeployParams, DevL1, DevL1Options, L1Contracts, L1Watcher, WatcherConfig,
+    WatcherMetrics, dev_account,
 };
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -33,8 +34,37 @@ const TARGET: &str = "lanes::l1";
 /// Finalization period of the dev deployment: short, so `finalized` moves while you watch.
 pub const DEV_FINALIZATION_PERIOD: Duration = Duration::from_secs(12);
 
-/// Forced-inclusion delay of the dev deployment: long, because L2 cannot execute portal
-/// messages yet and a message older than the delay blocks every batch.
+/// Withdrawals are proven with `eth_getProof` at the last block of a final batch, which is
+/// at least a finalization period old; a node serves proofs only for the blocks in its
+/// history. Under load a block comes every `block_time`, so that is the span the history is
+/// sure to cover.
+async fn warn_if_withdrawals_unprovable(config: &LanesConfig, client: &AlloyL1Client) {
+    let period = match client.rollup().finalizationPeriod().call().await {
+        Ok(period) => Duration::from_secs(period),
+        Err(err) => {
+            debug!(target: TARGET, %err, "cannot read the finalization period");
+            return;
+        }
+    };
+    let covered = config
+        .sequencer
+        .block_time
+        .saturating_mul(u32::try_from(config.storage.state_root_history).unwrap_or(u32::MAX));
+    let needed = period + config.batcher.max_batch_age;
+    if covered < needed {
+        warn!(
+            target: TARGET,
+            history_blocks = config.storage.state_root_history,
+            covered = ?covered,
+            needed = ?needed,
+            "storage.state_root_history may not reach back to the last final batch under load: \
+             withdrawals can only be proven through a node that keeps a longer history"
+        );
+    }
+}
+
+/// Forced-inclusion delay of the dev deployment: a day, as on a testnet; the forced-inclusion
+/// tests deploy with a short one.
 pub const DEV_FORCE_INCLUSION_DELAY: Duration = Duration::from_secs(86_400);
 
 /// The L1 a node posts to.
@@ -117,8 +147,11 @@ async fn start_dev_l1(
     .await
     .map_err(l1_error)?;
     if !reused {
-        // A cursor into an L1 that is gone would skip the new one's events.
-        let _ = std::fs::remove_file(dir.join("watcher-cursor.json"));
+        // A fresh anvil redeploys at the same addresses: a cursor into the L1 that is gone
+        // would skip the new one's events.
+        storage
+            .delete_aux(&crate::l1_cursor::cursor_key(deployed.portal))
+            .map_err(NodeError::Executor)?;
     }
     info!(target: TARGET, url = dev.url(), pid = ?dev.pid(), rollup = %deployed.rollup, portal = %deployed.portal, reused, "dev L1 (anvil) running");
     let endpoint = L1Endpoint {
@@ -209,15 +242,15 @@ pub async fn start(
         portal: endpoint.portal,
     };
     let client = Arc::new(AlloyL1Client::connect(&endpoint.url, contracts).map_err(l1_error)?);
+    warn_if_withdrawals_unprovable(config, &client).await;
 
     // The watcher feeds L1 messages to the deposit queue, which the producer empties into
-    // blocks. It rescans from the deployment block at every start (its cursor lives in memory
-    // only): the L2 state says which messages were executed and the queue ignores those. A
-    // persisted cursor could run ahead of L2 (a message delivered but not yet in a committed
-    // block when the node stopped) and lose that message.
+    // blocks. Its cursor is persisted only as far as committed blocks executed what it
+    // delivered (see `l1_cursor`); messages delivered again after a restart are below the L2
+    // counter and the queue drops them.
     let watcher = L1Watcher::new(
         client.clone(),
-        Arc::new(MemoryCursorStore::new()),
+        Arc::new(CommittedCursorStore::new(storage.clone(), endpoint.portal)),
         WatcherConfig::from_l1_config(&config.l1, endpoint.deploy_block),
         watcher_metrics,
     );

@@ -18,6 +18,7 @@ pub mod bench;
 pub mod chain;
 pub mod deposits;
 pub mod l1;
+pub mod l1_cursor;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

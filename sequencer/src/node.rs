@@ -47,11 +47,21 @@ pub enum NodeError {
 pub type NodeResult<T> = Result<T, NodeError>;
 
 /// The genesis the configuration names: a geth-style file, or the dev genesis.
+///
+/// Either way lanes' L2 system contracts are installed: `L2WithdrawalQueue` at
+/// `0x4200…0016`, which the L1 portal trusts to record withdrawals.
 pub fn genesis_from_config(config: &LanesConfig) -> NodeResult<GenesisSpec> {
-    Ok(match &config.chain.genesis {
-        Some(path) => GenesisSpec::from_file(path)?,
-        None => GenesisSpec::dev(config.chain.chain_id, config.chain.gas_limit)?,
-    })
+    let mut genesis = match &config.chain.genesis {
+        Some(path) => lanes_executor::read_genesis_file(path)?,
+        None => lanes_executor::genesis::dev_genesis(config.chain.chain_id, config.chain.gas_limit),
+    };
+    lanes_executor::install_system_contract(
+        &mut genesis,
+        "L2WithdrawalQueue",
+        lanes_l1_bridge::L2_WITHDRAWAL_QUEUE,
+        &lanes_l1_bridge::bindings::L2WithdrawalQueue::DEPLOYED_BYTECODE,
+    )?;
+    Ok(GenesisSpec::from_genesis(&genesis)?)
 }
 
 /// The execution rules of the chain `config` and `genesis` describe; derivation from L1 must

@@ -35,23 +35,16 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolEvent},
 };
-use common::{DEV_ACCOUNTS, Node, free_port, lanes_bin, parse_u128, rpc_call, run, tool};
+use common::{
+    DEV_ACCOUNTS, Node, derive, dev_l1_url, free_port, lanes_bin, parse_u128, plain, rpc_call, run,
+    tool,
+};
 use lanes_l1_bridge::bindings::LanesRollup;
 use serde_json::{Value, json};
 
 const GWEI: u128 = 1_000_000_000;
 
 /// Short batches, calldata (fast to post and derive in a debug build), one L1 confirmation.
-fn batching(builder: common::NodeBuilder) -> common::NodeBuilder {
-    builder
-        .config_str("batcher", "max_batch_age", "1s")
-        .config_str("batcher", "poll_interval", "200ms")
-        .config_str("batcher", "data_availability", "calldata")
-        .config("batcher", "confirmations", "1")
-        // A block every slot, so the chain grows even between transfers.
-        .config_str("sequencer", "empty_block_interval", "200ms")
-}
-
 fn signer(index: usize) -> PrivateKeySigner {
     DEV_ACCOUNTS[index].private_key.parse().expect("dev key")
 }
@@ -213,72 +206,6 @@ fn number_of(block: &Value) -> u64 {
     parse_u128(block["number"].as_str().unwrap()) as u64
 }
 
-/// Runs `lanes derive` into a fresh directory; (head, hash, state root) as printed.
-#[track_caller]
-fn derive(l1_url: &str, rollup: &str, dir: &Path) -> (u64, String, String) {
-    let out = run(
-        Command::new(lanes_bin())
-            .args([
-                "derive",
-                "--l1-rpc",
-                l1_url,
-                "--rollup",
-                rollup,
-                "--datadir",
-            ])
-            .arg(dir.join("derived"))
-            .env("RUST_LOG", "warn"),
-        Duration::from_secs(120),
-    );
-    let stdout = out.ok();
-    let field = |name: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no {name} in `lanes derive` output:\n{stdout}"))
-    };
-    (
-        field("head").parse().unwrap(),
-        field("hash"),
-        field("state root"),
-    )
-}
-
-/// `text` without ANSI colour sequences (the log may be coloured).
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Skip up to and including the final letter of the sequence.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The node's L1 URL, from its start-up log.
-fn dev_l1_url(node: &Node) -> String {
-    let log = node.log();
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("dev L1 (anvil) running"))
-        .unwrap_or_else(|| panic!("the dev node did not start anvil\n{}", node.log_tail(40)));
-    let at = line.find("http://127.0.0.1:").unwrap();
-    let url: String = line[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
-        .collect();
-    url
-}
-
 fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -318,7 +245,7 @@ fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn dev_node_posts_batches_that_derive_to_the_same_chain() {
-    let node = batching(Node::builder()).spawn();
+    let node = Node::builder().fast_batching().spawn();
     let admin_port = admin_port(&node);
     let l1_url = dev_l1_url(&node);
     let deployment: Value = serde_json::from_str(
@@ -572,7 +499,8 @@ fn l1_outage_keeps_blocks_coming_and_the_batcher_catches_up() {
     let port = free_port();
     let anvil = Anvil::launch(port, Some(&state));
     let rollup = deploy(&anvil, dir.path());
-    let node = batching(Node::builder())
+    let node = Node::builder()
+        .fast_batching()
         .config_str("l1", "rpc_url", &anvil.url())
         .config_str("l1", "rollup_address", &rollup)
         .config_str("batcher", "private_key", DEV_ACCOUNTS[1].private_key)
@@ -643,7 +571,8 @@ fn kill_9_while_a_batch_is_in_flight_neither_skips_nor_duplicates() {
     assert!(config_text.contains(&format!("rollup_address = \"{rollup}\"")));
     assert!(config_text.contains("confirmations = 1"));
 
-    let mut node = batching(Node::builder())
+    let mut node = Node::builder()
+        .fast_batching()
         .config_str("l1", "rpc_url", &anvil.url())
         .config_str("l1", "rollup_address", &rollup)
         .config_str("batcher", "private_key", DEV_ACCOUNTS[1].private_key)

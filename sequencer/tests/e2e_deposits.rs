@@ -7,6 +7,7 @@
 mod common;
 
 use alloy::primitives::{Address, B256};
+use alloy::sol_types::SolError;
 use common::{DEV_BALANCE_WEI, Node, ONE_ETHER, cast, tools_bin};
 use lanes_l1_bridge::{DeployParams, DevL1, DevL1Options, deploy, dev_account};
 use serde_json::{Value, json};
@@ -24,12 +25,13 @@ struct Devnet {
     _l1: DevL1,
     url: String,
     portal: Address,
+    rollup: Address,
     node: Node,
 }
 
-/// An anvil L1 mining a block a second with the contracts deployed, and a node following it
-/// at confirmation depth 2.
-fn devnet() -> Devnet {
+/// An anvil L1 mining a block a second with the contracts deployed (queued L1 messages due
+/// after `force_inclusion_delay`), and a node following it at confirmation depth 2.
+fn devnet(force_inclusion_delay: Duration) -> Devnet {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (l1, url, deployed) = runtime.block_on(async {
         let l1 = DevL1::start(DevL1Options {
@@ -44,7 +46,7 @@ fn devnet() -> Devnet {
             sequencer: dev_account(1).address(),
             genesis_state_root: B256::repeat_byte(1),
             finalization_period: Duration::from_secs(60),
-            force_inclusion_delay: Duration::from_secs(600),
+            force_inclusion_delay,
         };
         let deployed = deploy(l1.url(), l1.deployer(), &params)
             .await
@@ -65,6 +67,7 @@ fn devnet() -> Devnet {
         _l1: l1,
         url,
         portal: deployed.portal,
+        rollup: deployed.rollup,
         node,
     }
 }
@@ -93,7 +96,7 @@ fn deposit_eth(url: &str, portal: Address, recipient: Address, ether: &str) -> V
 #[test]
 fn deposit_on_l1_credits_l2_after_confirmations() {
     // Bound whole: anvil and the runtime must live as long as the test.
-    let mut net = devnet();
+    let mut net = devnet(Duration::from_secs(600));
     let (url, portal) = (net.url.clone(), net.portal);
     let node = &mut net.node;
     let depositor = dev_account(2);
@@ -165,8 +168,21 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
         );
     }
 
-    // A restart (SIGKILL) does not repeat it: the watcher rescans L1 from the portal's
-    // deployment, and the L2 state says the message was executed.
+    // A restart (SIGKILL) does not repeat it: the watcher resumes from its cursor in RocksDB,
+    // past the deposit (it was saved once the deposit was in a committed block), and anything
+    // delivered again is below the L2 counter.
+    // The cursor is written when the watcher next saves (every confirmed L1 block) after the
+    // deposit's block was committed: let two more L1 blocks come.
+    let l1_now = |url: &str| -> u128 {
+        cast(["block-number", "--rpc-url", url])
+            .ok()
+            .parse()
+            .unwrap()
+    };
+    let credited_at = l1_now(&url);
+    while l1_now(&url) < credited_at + 2 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     node.restart();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(4) {
@@ -176,11 +192,46 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    let starts: Vec<(u128, u128)> = node
+        .log()
+        .lines()
+        .filter(|l| l.contains("L1 watcher started"))
+        .map(|l| {
+            (
+                log_field(l, "next_block"),
+                log_field(l, "next_deposit_nonce"),
+            )
+        })
+        .collect();
+    assert_eq!(starts.len(), 2, "one watcher start per node start");
+    assert_eq!(starts[0].1, 0);
+    assert_eq!(starts[1].1, 1, "resumed after the executed deposit");
+    assert!(
+        starts[1].0 > l1_block,
+        "resumed from L1 block {} although the deposit was in {l1_block}",
+        starts[1].0
+    );
+}
+
+/// The number after `name=` in a log line (plain or ANSI-coloured).
+fn log_field(line: &str, name: &str) -> u128 {
+    let line = common::plain(line);
+    let name = format!("{name}=");
+    let at = line
+        .find(&name)
+        .unwrap_or_else(|| panic!("no {name} in {line}"));
+    line[at + name.len()..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
 }
 
 #[test]
 fn a_deposit_removed_by_an_l1_reorg_is_never_credited() {
-    let net = devnet();
+    let net = devnet(Duration::from_secs(600));
     let (url, portal, node) = (net.url.clone(), net.portal, &net.node);
     let recipient = Address::repeat_byte(0x5f);
     let balance = || hex_u128(&node.rpc_ok("eth_getBalance", json!([recipient, "latest"])));
@@ -233,10 +284,12 @@ fn a_deposit_removed_by_an_l1_reorg_is_never_credited() {
 }
 
 /// A forced transaction (`enqueueTransaction`, nothing minted) spends the L1 caller's L2
-/// balance like a transaction it signed on L2, at its L2 nonce, without a fee.
+/// balance like a transaction it signed on L2, at its L2 nonce, without a fee. It never goes
+/// through the mempool, so a sequencer whose mempool ignores the sender still executes it;
+/// once it is due, L1 refuses a batch that leaves it out and takes one that includes it.
 #[test]
 fn a_forced_transaction_spends_the_senders_l2_balance() {
-    let net = devnet();
+    let net = devnet(Duration::from_secs(5));
     let (url, portal, node) = (net.url.clone(), net.portal, &net.node);
     let sender = dev_account(3);
     let recipient = Address::repeat_byte(0x60);
@@ -253,8 +306,20 @@ fn a_forced_transaction_spends_the_senders_l2_balance() {
         "2000000000000000000",
         "100000",
         "0x",
+        "--json",
     ]);
     assert!(sent.status.success(), "{}", sent.stderr);
+    let enqueued = sent.json();
+    let enqueued_at = hex_u128(
+        &cast([
+            "block",
+            "--rpc-url",
+            &url,
+            "--json",
+            &hex_u128(&enqueued["blockNumber"]).to_string(),
+        ])
+        .json()["timestamp"],
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while balance(recipient) == 0 {
         assert!(
@@ -263,6 +328,11 @@ fn a_forced_transaction_spends_the_senders_l2_balance() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The mempool never saw it.
+    assert_eq!(
+        node.rpc_ok("txpool_status", json!([])),
+        json!({"pending": "0x0", "queued": "0x0"})
+    );
     assert_eq!(balance(recipient), 2 * ONE_ETHER);
     assert_eq!(balance(sender.address()), DEV_BALANCE_WEI - 2 * ONE_ETHER);
     // It used the sender's L2 nonce.
@@ -273,4 +343,42 @@ fn a_forced_transaction_spends_the_senders_l2_balance() {
         ),
         "0x1"
     );
+
+    // Once the message is due, the rollup refuses the first batch if it leaves the message
+    // out and accepts it with the message in (eth_call as the sequencer on the live L1).
+    let head = hex_u128(&node.rpc_ok("eth_blockNumber", json!([])));
+    let root =
+        node.rpc_ok("eth_getBlockByNumber", json!([format!("{head:#x}"), false]))["stateRoot"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    while hex_u128(&cast(["block", "--rpc-url", &url, "--json", "latest"]).json()["timestamp"])
+        < enqueued_at + 5
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let submit = |included: u32| {
+        cast([
+            "call",
+            "--rpc-url",
+            &url,
+            "--from",
+            &dev_account(1).address().to_string(),
+            &net.rollup.to_string(),
+            "submitBatch((uint256,uint64,uint64,bytes32,bytes32,uint256),bytes)",
+            &format!("(1,1,{head},{},{root},{included})", B256::repeat_byte(1)),
+            "0x01",
+        ])
+    };
+    let skipped = submit(0);
+    let selector = alloy::primitives::hex::encode(
+        <lanes_l1_bridge::bindings::LanesRollup::ForcedInclusionMissed as SolError>::SELECTOR,
+    );
+    assert!(
+        !skipped.status.success() && skipped.streams().contains(&selector),
+        "a batch skipping a due forced transaction was not refused: {}",
+        skipped.streams()
+    );
+    let included = submit(1);
+    assert!(included.status.success(), "{}", included.streams());
 }

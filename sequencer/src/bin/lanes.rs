@@ -1,7 +1,8 @@
 //! The `lanes` command: run a node (`lanes node`), initialise a data directory
 //! (`lanes init`), print the effective configuration (`lanes config`), check a database
 //! (`lanes db verify`), load-test a node (`lanes bench`), deploy the L1 contracts
-//! (`lanes l1 deploy`), rebuild L2 from L1 alone (`lanes derive`).
+//! (`lanes l1 deploy`), prove and pay a withdrawal on L1 (`lanes l1 withdrawal`), rebuild L2
+//! from L1 alone (`lanes derive`).
 
 /// glibc malloc spends a large share of trie hashing and block building in its free lists;
 /// mimalloc keeps small allocations thread-local.
@@ -64,6 +65,41 @@ enum Command {
 enum L1Command {
     /// Deploy LanesRollup (which deploys LanesPortal) and print (or write) their addresses.
     Deploy(DeployArgs),
+    /// Show where the withdrawals of an L2 transaction stand on L1 and, with `--finalize`,
+    /// prove them against a final state root and pay them out on L1.
+    Withdrawal(WithdrawalArgs),
+}
+
+#[derive(Args, Debug)]
+struct WithdrawalArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The L2 transaction that called `L2WithdrawalQueue.withdraw`.
+    #[arg(long)]
+    tx: alloy_primitives::TxHash,
+    /// L2 JSON-RPC URL (default: this node's, from `rpc.addr`/`rpc.port`).
+    #[arg(long = "l2-rpc")]
+    l2_rpc: Option<String>,
+    /// L1 JSON-RPC URL (default: `l1.rpc_url`).
+    #[arg(long = "l1-rpc")]
+    l1_rpc: Option<String>,
+    /// The LanesRollup contract (default: `l1.rollup_address`).
+    #[arg(long)]
+    rollup: Option<alloy_primitives::Address>,
+    /// The LanesPortal contract (default: `l1.portal_address`).
+    #[arg(long)]
+    portal: Option<alloy_primitives::Address>,
+    /// Prove and pay every withdrawal of the transaction that is not paid yet.
+    #[arg(long)]
+    finalize: bool,
+    /// With `--finalize`: wait up to this many seconds for the withdrawals to become final
+    /// instead of failing when they are not.
+    #[arg(long, default_value_t = 0)]
+    wait_secs: u64,
+    /// File with the private key of the L1 account paying the gas of `--finalize` (default:
+    /// the LANES_L1_KEY environment variable). Anyone may pay; the ETH goes to the recipient.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -87,8 +123,8 @@ struct DeployArgs {
     /// Seconds after submission at which a batch's state root is final.
     #[arg(long, default_value_t = 604_800)]
     finalization_period_secs: u64,
-    /// Seconds within which a queued L1 -> L2 message must be in a batch. Keep it long: L2
-    /// does not execute deposits yet, and a message older than this blocks every batch.
+    /// Seconds within which a queued L1 -> L2 message must be in a batch: the longest the
+    /// sequencer may hold back a deposit or forced transaction.
     #[arg(long, default_value_t = 86_400)]
     force_inclusion_delay_secs: u64,
     /// Write `[l1] rollup_address` / `portal_address` into this TOML config file (created if
@@ -350,6 +386,110 @@ fn l1_deploy(args: DeployArgs) -> eyre::Result<()> {
     Ok(())
 }
 
+/// `lanes l1 withdrawal`: prints one JSON object per withdrawal of the transaction.
+fn l1_withdrawal(args: WithdrawalArgs) -> eyre::Result<()> {
+    use lanes_l1_bridge::{AlloyL1Client, L1Contracts, WithdrawalProver, WithdrawalStatus};
+    let config = load_config(&plain_args(args.common.clone(), None))?;
+    init_tracing(&config);
+    let l2_rpc = args
+        .l2_rpc
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", config.rpc.addr, config.rpc.port));
+    let l1_rpc = args
+        .l1_rpc
+        .clone()
+        .or_else(|| config.l1.rpc_url.clone())
+        .ok_or_else(|| eyre!("--l1-rpc (or l1.rpc_url) is required"))?;
+    let contracts = L1Contracts {
+        rollup: args
+            .rollup
+            .or(config.l1.rollup_address)
+            .ok_or_else(|| eyre!("--rollup (or l1.rollup_address) is required"))?,
+        portal: args
+            .portal
+            .or(config.l1.portal_address)
+            .ok_or_else(|| eyre!("--portal (or l1.portal_address) is required"))?,
+    };
+    let l1 = if args.finalize {
+        let key = match &args.key_file {
+            Some(path) => std::fs::read_to_string(path)
+                .wrap_err_with(|| format!("reading {}", path.display()))?,
+            None => std::env::var("LANES_L1_KEY")
+                .map_err(|_| eyre!("--finalize needs --key-file or LANES_L1_KEY"))?,
+        };
+        let signer = lanes_l1_bridge::parse_private_key(key.trim())?;
+        AlloyL1Client::connect_with_signer(&l1_rpc, contracts, signer)?
+    } else {
+        AlloyL1Client::connect(&l1_rpc, contracts)?
+    };
+    let prover = WithdrawalProver::new(&l2_rpc, l1)?;
+    runtime()?.block_on(async move {
+        let withdrawals = prover.withdrawals_in(args.tx).await?;
+        if withdrawals.is_empty() {
+            return Err(eyre!("transaction {} made no withdrawal", args.tx));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait_secs);
+        for w in &withdrawals {
+            let mut out = json!({
+                "nonce": w.nonce,
+                "sender": w.sender,
+                "recipient": w.recipient,
+                "amount": w.amount,
+                "l2Block": w.l2_block,
+            });
+            let status = loop {
+                let status = prover.status(w).await?;
+                let waiting = matches!(
+                    status,
+                    WithdrawalStatus::NotPosted { .. } | WithdrawalStatus::NotFinal { .. }
+                );
+                if !(args.finalize && waiting && std::time::Instant::now() < deadline) {
+                    break status;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
+            match status {
+                WithdrawalStatus::Finalized => out["status"] = json!("finalized"),
+                WithdrawalStatus::NotPosted { last_posted_block } => {
+                    out["status"] = json!("not posted");
+                    out["lastPostedL2Block"] = json!(last_posted_block);
+                }
+                WithdrawalStatus::NotFinal {
+                    batch_index,
+                    final_at,
+                } => {
+                    out["status"] = json!("not final");
+                    out["batchIndex"] = json!(batch_index);
+                    out["finalAt"] = json!(final_at);
+                }
+                WithdrawalStatus::Ready {
+                    batch_index,
+                    last_block,
+                    state_root,
+                } => {
+                    out["status"] = json!("ready");
+                    out["batchIndex"] = json!(batch_index);
+                    if args.finalize {
+                        let proof = prover.prove(w, batch_index, last_block, state_root).await?;
+                        let receipt = prover.finalize(w, &proof).await?;
+                        out["status"] = json!("finalized");
+                        out["l1Tx"] = json!(receipt.tx_hash);
+                    }
+                }
+            }
+            println!("{out}");
+            if args.finalize && out["status"] != "finalized" {
+                return Err(eyre!(
+                    "withdrawal {} is {}; try again later (or pass --wait-secs)",
+                    w.nonce,
+                    out["status"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    })
+}
+
 /// `lanes derive`.
 fn derive(args: DeriveArgs) -> eyre::Result<()> {
     if node::db_path_in(&args.datadir).join("CURRENT").exists() {
@@ -468,6 +608,7 @@ fn main() -> eyre::Result<()> {
             })
         }
         Command::L1(L1Command::Deploy(args)) => l1_deploy(args),
+        Command::L1(L1Command::Withdrawal(args)) => l1_withdrawal(args),
         Command::Derive(args) => derive(args),
         Command::Node(args) => {
             let config = load_config(&args)?;

@@ -671,6 +671,16 @@ impl NodeBuilder {
         .block_time("200ms")
     }
 
+    /// Batches close after a second and count as safe at one L1 confirmation, and a block
+    /// is made every slot so the chain grows even without transactions.
+    pub fn fast_batching(self) -> Self {
+        self.config_str("batcher", "max_batch_age", "1s")
+            .config_str("batcher", "poll_interval", "200ms")
+            .config_str("batcher", "data_availability", "calldata")
+            .config("batcher", "confirmations", "1")
+            .config_str("sequencer", "empty_block_interval", "200ms")
+    }
+
     /// `[sequencer] block_time`, a humantime duration such as `"200ms"`.
     pub fn block_time(self, duration: &str) -> Self {
         self.config_str("sequencer", "block_time", duration)
@@ -1134,4 +1144,70 @@ impl Drop for Node {
             eprintln!("LANES_TEST_KEEP: node files kept in {}", path.display());
         }
     }
+}
+
+/// The node's L1 URL, from its start-up log.
+pub fn dev_l1_url(node: &Node) -> String {
+    let log = node.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("dev L1 (anvil) running"))
+        .unwrap_or_else(|| panic!("the dev node did not start anvil\n{}", node.log_tail(40)));
+    let at = line.find("http://127.0.0.1:").unwrap();
+    let url: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
+        .collect();
+    url
+}
+
+/// Runs `lanes derive` into a fresh directory; (head, hash, state root) as printed.
+#[track_caller]
+pub fn derive(l1_url: &str, rollup: &str, dir: &Path) -> (u64, String, String) {
+    let out = run(
+        std::process::Command::new(lanes_bin())
+            .args([
+                "derive",
+                "--l1-rpc",
+                l1_url,
+                "--rollup",
+                rollup,
+                "--datadir",
+            ])
+            .arg(dir.join("derived"))
+            .env("RUST_LOG", "warn"),
+        Duration::from_secs(120),
+    );
+    let stdout = out.ok();
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {name} in `lanes derive` output:\n{stdout}"))
+    };
+    (
+        field("head").parse().unwrap(),
+        field("hash"),
+        field("state root"),
+    )
+}
+
+/// `text` without ANSI colour sequences (the log may be coloured).
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip up to and including the final letter of the sequence.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
