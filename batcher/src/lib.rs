@@ -44,6 +44,18 @@ pub use service::{
 pub use source::BlockSource;
 pub use txmgr::{Confirmed, DaMode, L1Prices, TxCandidate, TxManager, TxManagerConfig};
 
+/// Loads c-kzg's trusted setup on a background thread. It takes seconds of CPU and happens
+/// once per process, when the first blob is committed to; a node that may post blobs calls
+/// this at start so the load does not land in the middle of block production.
+pub fn warm_kzg_setup() {
+    let _ = std::thread::Builder::new()
+        .name("lanes-kzg-setup".into())
+        .stack_size(64 << 20)
+        .spawn(|| {
+            alloy::eips::eip4844::env_settings::EnvKzgSettings::Default.get();
+        });
+}
+
 /// Runs `f` on a thread with a 64 MiB stack and awaits its result. KZG work on blobs (128 KiB
 /// each, copied by value through c-kzg's bindings) overflows the 2 MiB stacks of tokio's
 /// threads in unoptimised builds.

@@ -310,6 +310,13 @@ pub async fn start(
             .await
             .map_err(l1_error)?;
             let settings = BatcherSettings::from_config(&config.batcher, chain_id, endpoint.rollup);
+            // A production node may post blobs: pay the KZG setup now rather than stall the
+            // first blob batch. Dev nodes (and the many of them tests start) load it lazily.
+            if services.dev.is_none()
+                && config.batcher.data_availability != lanes_config::DataAvailability::Calldata
+            {
+                lanes_batcher::warm_kzg_setup();
+            }
             let source: Arc<dyn BlockSource> = storage;
             let (handle, task) = Batcher::new(settings, source, Arc::new(txmgr), batcher_metrics)
                 .spawn(16, services.cancel.child_token());

@@ -72,6 +72,20 @@ fn devnet(force_inclusion_delay: Duration) -> Devnet {
     }
 }
 
+/// Waits until L1 has mined `count` more blocks.
+fn wait_l1_blocks(url: &str, count: u128) {
+    let head = || -> u128 {
+        cast(["block-number", "--rpc-url", url])
+            .ok()
+            .parse()
+            .unwrap()
+    };
+    let start = head();
+    while head() < start + count {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `depositETH(recipient, 100000)` with `ether` attached, from dev account 2; the L1 receipt.
 fn deposit_eth(url: &str, portal: Address, recipient: Address, ether: &str) -> Value {
     let depositor = dev_account(2);
@@ -169,20 +183,10 @@ fn deposit_on_l1_credits_l2_after_confirmations() {
     }
 
     // A restart (SIGKILL) does not repeat it: the watcher resumes from its cursor in RocksDB,
-    // past the deposit (it was saved once the deposit was in a committed block), and anything
-    // delivered again is below the L2 counter.
-    // The cursor is written when the watcher next saves (every confirmed L1 block) after the
-    // deposit's block was committed: let two more L1 blocks come.
-    let l1_now = |url: &str| -> u128 {
-        cast(["block-number", "--rpc-url", url])
-            .ok()
-            .parse()
-            .unwrap()
-    };
-    let credited_at = l1_now(&url);
-    while l1_now(&url) < credited_at + 2 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // past the deposit, and anything delivered again is below the L2 counter. The cursor is
+    // written at the watcher's next save (every confirmed L1 block) after the deposit's block
+    // was committed: let two more L1 blocks come first.
+    wait_l1_blocks(&url, 2);
     node.restart();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(4) {
@@ -250,16 +254,7 @@ fn a_deposit_removed_by_an_l1_reorg_is_never_credited() {
     assert_eq!(reverted.ok(), "true");
 
     // Well past the confirmation depth of the dropped block: still nothing on L2.
-    let l1_head = |url: &str| -> u128 {
-        cast(["block-number", "--rpc-url", url])
-            .ok()
-            .parse()
-            .unwrap()
-    };
-    let start = l1_head(&url);
-    while l1_head(&url) < start + 4 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_l1_blocks(&url, 4);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(balance(), 0, "a reorged-out deposit was credited");
 

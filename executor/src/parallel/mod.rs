@@ -422,6 +422,7 @@ impl ParallelExecutor {
             codes: &self.shared_codes,
             predicted_slots: &predicted_slots,
             predictions: &plan.predictions,
+            window_len: window.len(),
         };
         let groups: Vec<Vec<(u32, &Arc<RecoveredTx>)>> = plan
             .groups

@@ -308,6 +308,8 @@ pub(super) struct GroupInput<'a, R> {
     pub predicted_slots: &'a HashMap<(Address, U256), PredictedSlot>,
     /// Per window index, the hot credit the transaction makes.
     pub predictions: &'a [Option<Prediction>],
+    /// Transactions in the window (all groups).
+    pub window_len: usize,
 }
 
 /// The revm database of a worker: group writes → committed state → base, with logging.
@@ -505,6 +507,15 @@ pub(super) fn run_group<R: StateReader>(
 ) {
     let started = Instant::now();
     scratch.reset_window();
+    // Room for everything up front: a table that grows rehashes (copies) every entry again,
+    // and the view one worker builds becomes the window's committed state at the merge,
+    // which then takes in the other workers' accounts too (two per transaction is typical:
+    // sender and recipient or contract).
+    scratch
+        .local
+        .accounts
+        .reserve(input.committed.accounts.len() + 2 * input.window_len);
+    scratch.first_writes.reserve(3 * txs.len());
     let Scratch {
         cache,
         records,
