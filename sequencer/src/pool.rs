@@ -7,8 +7,9 @@ use crate::{
     metrics::SequencerMetrics,
     validation::{self, Fork, TxValidationError, ValidationContext},
 };
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use parking_lot::Mutex;
+use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
@@ -79,7 +80,49 @@ impl TxPool {
         let result = rx
             .await
             .map_err(|_| SubmitError::Internal("intake worker died".into()))?;
-        match &result {
+        self.count(&result);
+        result
+    }
+
+    /// [`TxPool::submit_raw`] for several transactions (a JSON-RPC batch): senders are
+    /// recovered in parallel, then the transactions are admitted one after another in the
+    /// order given, so a sender's nonces in one batch are judged exactly as if sent one by
+    /// one. One hop to the CPU pool for the lot instead of one per transaction.
+    pub async fn submit_raw_batch(
+        self: &Arc<Self>,
+        raws: Vec<Bytes>,
+    ) -> Vec<Result<B256, SubmitError>> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return raws
+                .iter()
+                .map(|_| Err(SubmitError::ShuttingDown))
+                .collect();
+        }
+        let len = raws.len();
+        let this = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let prepared: Vec<_> = raws.par_iter().map(|raw| this.prepare(raw)).collect();
+            let admitted: Vec<_> = prepared
+                .into_iter()
+                .map(|tx| tx.and_then(|tx| this.admit(tx)))
+                .collect();
+            let _ = tx.send(admitted);
+        });
+        let results = match rx.await {
+            Ok(results) => results,
+            Err(_) => (0..len)
+                .map(|_| Err(SubmitError::Internal("intake worker died".into())))
+                .collect(),
+        };
+        for result in &results {
+            self.count(result);
+        }
+        results
+    }
+
+    fn count(&self, result: &Result<B256, SubmitError>) {
+        match result {
             Ok(_) => self.metrics.tx_accepted.inc(),
             Err(SubmitError::Rejected(err)) => self
                 .metrics
@@ -89,11 +132,16 @@ impl TxPool {
             Err(_) => {}
         }
         self.metrics.tx_received.inc();
-        result
     }
 
     /// The synchronous body of [`TxPool::submit_raw`].
     pub fn submit_blocking(&self, raw: &[u8]) -> Result<B256, SubmitError> {
+        self.prepare(raw).and_then(|tx| self.admit(tx))
+    }
+
+    /// What needs no pool or account state: size, decoding, sender recovery, and the checks
+    /// against the chain's rules. Independent per transaction, so it can run in parallel.
+    fn prepare(&self, raw: &[u8]) -> Result<PoolTransaction, SubmitError> {
         if raw.len() > self.limits.max_tx_bytes {
             return Err(TxValidationError::OversizedData {
                 size: raw.len(),
@@ -113,6 +161,12 @@ impl TxPool {
             fork: Fork::Cancun,
         };
         validation::validate_stateless(&tx, &ctx)?;
+        Ok(tx)
+    }
+
+    /// Checks `tx` against its sender's latest state and pooled transactions, and adds it.
+    /// Transactions of one sender must be admitted in nonce-submission order.
+    fn admit(&self, tx: PoolTransaction) -> Result<B256, SubmitError> {
         let (nonce, balance) = self.account(tx.sender)?;
         let hash = tx.hash;
         let mut pool = self.mempool.lock();
