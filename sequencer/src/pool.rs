@@ -37,6 +37,12 @@ pub struct TxPool {
     limits: PoolLimits,
     accepting: AtomicBool,
     metrics: Arc<SequencerMetrics>,
+    /// Threads for decoding and sender recovery. Not rayon's global pool: the state root
+    /// runs its parallel parts there, and behind a queue of intake batches (each ~100
+    /// recoveries, ~5 ms) every one of them would wait, stalling block commits. Own threads
+    /// leave the sharing of the cores to the OS scheduler, at a lower priority
+    /// ([`INTAKE_NICE`]).
+    intake: rayon::ThreadPool,
 }
 
 impl TxPool {
@@ -51,6 +57,12 @@ impl TxPool {
             limits,
             accepting: AtomicBool::new(true),
             metrics,
+            intake: rayon::ThreadPoolBuilder::new()
+                .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .thread_name(|i| format!("lanes-intake-{i}"))
+                .start_handler(|_| lower_priority())
+                .build()
+                .expect("spawning intake threads"),
         }
     }
 
@@ -66,15 +78,15 @@ impl TxPool {
 
     /// Decodes, validates and admits a raw transaction; returns its hash.
     ///
-    /// The CPU-heavy part (sender recovery, ~56 µs) runs on rayon's pool, never on the async
-    /// runtime's threads.
+    /// The CPU-heavy part (sender recovery, ~56 µs) runs on the intake threads, never on the
+    /// async runtime's threads.
     pub async fn submit_raw(self: &Arc<Self>, raw: Vec<u8>) -> Result<B256, SubmitError> {
         if !self.accepting.load(Ordering::Relaxed) {
             return Err(SubmitError::ShuttingDown);
         }
         let this = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        rayon::spawn(move || {
+        self.intake.spawn(move || {
             let _ = tx.send(this.submit_blocking(&raw));
         });
         let result = rx
@@ -101,7 +113,7 @@ impl TxPool {
         let len = raws.len();
         let this = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        rayon::spawn(move || {
+        self.intake.spawn(move || {
             let prepared: Vec<_> = raws.par_iter().map(|raw| this.prepare(raw)).collect();
             let admitted: Vec<_> = prepared
                 .into_iter()
@@ -215,6 +227,23 @@ impl TxPool {
             tracing::debug!(target: "lanes::pool", expired = expired.len(), "dropped expired transactions");
         }
         self.metrics.set_pool_sizes(&pool);
+    }
+}
+
+/// Nice value of the intake threads. Under a flood of transactions intake alone can keep
+/// every core busy; at equal priority the block pipeline (execution, state root, commit)
+/// then gets a thread's share like any other and blocks fall behind their slot while the
+/// pool fills. Lower-priority intake takes what the pipeline leaves: inclusion keeps pace,
+/// and admission slows down instead (clients see the node accept more slowly, not
+/// transactions waiting ever longer for a block).
+pub const INTAKE_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to [`INTAKE_NICE`]. On Linux the nice value is a
+/// per-thread attribute, and `setpriority(PRIO_PROCESS, 0)` sets the calling thread's only.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(None, INTAKE_NICE) {
+        tracing::warn!(target: "lanes::pool", %err, "could not lower the intake threads' priority");
     }
 }
 
