@@ -175,6 +175,76 @@ fn protocol_errors_use_json_rpc_codes() {
     );
 }
 
+/// A batch's transactions are recovered together but answered one by one in batch order:
+/// each call sees the pool as the calls before it left it, with geth's errors.
+#[test]
+fn batched_transactions_are_admitted_in_batch_order() {
+    let node = Node::start();
+    let port = node.rpc_port();
+    let s = signer(6);
+    let tx = |nonce: u64, chain_id: u64| TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: TxKind::Call(Address::with_last_byte(1)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let first = sign_1559(&s, tx(0, common::CHAIN_ID));
+    let second = sign_1559(&s, tx(1, common::CHAIN_ID));
+    let send = |id: u64, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": params});
+    let batch = json!([
+        send(1, json!([first])),
+        send(2, json!([second])),
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_getTransactionCount",
+         "params": [s.address(), "pending"]},
+        send(4, json!([second])),
+        send(5, json!(["0xzz"])),
+        send(6, json!([sign_1559(&s, tx(2, common::CHAIN_ID + 1))])),
+        send(7, json!([sign_1559(&s, tx(3, common::CHAIN_ID))])),
+        send(8, json!([sign_1559(&s, tx(2, common::CHAIN_ID))])),
+    ]);
+    let (_, body) = http_request(
+        port,
+        "POST",
+        "/",
+        Some(batch.to_string().as_bytes()),
+        common::HTTP_TIMEOUT,
+    )
+    .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let answers = body.as_array().expect("batch answer is an array");
+    let ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8], "answers in request order");
+    let hash_of = |raw: &str| alloy::primitives::keccak256(hex::decode(raw).unwrap()).to_string();
+    assert_eq!(answers[0]["result"], hash_of(&first), "{body}");
+    assert_eq!(answers[1]["result"], hash_of(&second), "{body}");
+    // Sees the two transactions before it, not the ones after it.
+    assert_eq!(answers[2]["result"], "0x2", "{body}");
+    assert_eq!(answers[3]["error"]["code"], -32000, "{body}");
+    assert_eq!(answers[3]["error"]["message"], "already known", "{body}");
+    assert_eq!(answers[4]["error"]["code"], -32602, "{body}");
+    assert_eq!(answers[5]["error"]["code"], -32000, "{body}");
+    assert_eq!(
+        answers[5]["error"]["message"],
+        format!(
+            "invalid chain id: have {}, want {}",
+            common::CHAIN_ID + 1,
+            common::CHAIN_ID
+        ),
+        "{body}"
+    );
+    // Nonce 3 before nonce 2 is queued (a gap), then 2 fills it: both accepted.
+    assert!(answers[6]["result"].is_string(), "{body}");
+    assert!(answers[7]["result"].is_string(), "{body}");
+    assert_eq!(
+        node.rpc_ok("eth_getTransactionCount", json!([s.address(), "pending"])),
+        "0x4"
+    );
+}
+
 #[test]
 fn transaction_validation_errors_match_geth() {
     let node = Node::start();

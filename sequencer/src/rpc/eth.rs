@@ -34,6 +34,16 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
+/// The `eth_sendRawTransaction` answer to a submission: geth's codes and messages.
+pub(super) fn send_raw_response(result: Result<B256, SubmitError>) -> RpcResult<B256> {
+    match result {
+        Ok(hash) => Ok(hash),
+        Err(SubmitError::Rejected(err)) => Err(rpc_error(err.rpc_code(), err.to_string())),
+        Err(err @ SubmitError::ShuttingDown) => Err(server_error(err.to_string())),
+        Err(SubmitError::Internal(err)) => Err(internal(err)),
+    }
+}
+
 impl RpcContext {
     /// The block a `BlockId` names, if it exists.
     pub(crate) fn block_by_id(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
@@ -271,12 +281,7 @@ pub fn register(
     })?;
     module.register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
         let raw: Bytes = params.one()?;
-        match ctx.pool.submit_raw(raw.to_vec()).await {
-            Ok(hash) => Ok(hash),
-            Err(SubmitError::Rejected(err)) => Err(rpc_error(err.rpc_code(), err.to_string())),
-            Err(err @ SubmitError::ShuttingDown) => Err(server_error(err.to_string())),
-            Err(SubmitError::Internal(err)) => Err(internal(err)),
-        }
+        send_raw_response(ctx.pool.submit_raw(raw.to_vec()).await)
     })?;
     module.register_async_method("eth_getTransactionByHash", |params, ctx, _| async move {
         let hash: B256 = params.one()?;

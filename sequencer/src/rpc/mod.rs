@@ -6,10 +6,12 @@ mod call;
 pub(crate) mod convert;
 mod error;
 mod eth;
+mod intake;
 mod lanes;
 mod metrics;
 mod txpool;
 
+pub use intake::{BatchIntake, BatchIntakeLayer};
 pub use metrics::{RpcMetrics, RpcMetricsLayer};
 
 pub use error::RpcResult;
@@ -94,12 +96,14 @@ pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
 pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ctx.config.clone();
     let metrics = ctx.metrics.clone();
+    let pool = ctx.pool.clone();
     let module = module(ctx);
     let known: Vec<&'static str> = module.method_names().collect();
     let server = Server::builder()
         .set_rpc_middleware(
             jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
-                .layer(RpcMetricsLayer::new(metrics, known)),
+                .layer(RpcMetricsLayer::new(metrics, known))
+                .layer(BatchIntakeLayer::new(pool, config.max_response_body_bytes)),
         )
         .set_config(
             ServerConfig::builder()
