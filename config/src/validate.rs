@@ -75,6 +75,16 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         ));
     }
 
+    if c.mempool.max_tx_gas < MIN_GAS_LIMIT {
+        out.push(Violation::new(
+            "mempool.max_tx_gas",
+            format!(
+                "{} is below {MIN_GAS_LIMIT}, the gas of a plain transfer",
+                c.mempool.max_tx_gas
+            ),
+        ));
+    }
+
     if !BLOCK_TIME.contains(&c.sequencer.block_time) {
         out.push(Violation::new(
             "sequencer.block_time",

@@ -310,11 +310,9 @@ pub async fn start(
             .await
             .map_err(l1_error)?;
             let settings = BatcherSettings::from_config(&config.batcher, chain_id, endpoint.rollup);
-            // A production node may post blobs: pay the KZG setup now rather than stall the
-            // first blob batch. Dev nodes (and the many of them tests start) load it lazily.
-            if services.dev.is_none()
-                && config.batcher.data_availability != lanes_config::DataAvailability::Calldata
-            {
+            // A node that may post blobs pays for the KZG setup now rather than stalling
+            // block production when the first blob batch closes.
+            if config.batcher.data_availability != lanes_config::DataAvailability::Calldata {
                 lanes_batcher::warm_kzg_setup();
             }
             let source: Arc<dyn BlockSource> = storage;

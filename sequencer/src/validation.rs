@@ -125,7 +125,8 @@ pub enum TxValidationError {
     /// The gas limit exceeds the block gas limit.
     #[error("exceeds block gas limit")]
     ExceedsBlockGasLimit,
-    /// The gas limit exceeds the EIP-7825 per-transaction cap.
+    /// The gas limit exceeds the per-transaction cap (`mempool.max_tx_gas`, and EIP-7825's
+    /// from Osaka on).
     #[error("transaction gas limit too high (cap: {cap}, tx: {tx})")]
     GasLimitTooHigh {
         /// The cap.
@@ -357,9 +358,15 @@ pub fn validate_stateless(
     if tx.gas_limit > ctx.block_gas_limit {
         return Err(TxValidationError::ExceedsBlockGasLimit);
     }
-    if ctx.fork >= Fork::Osaka && tx.gas_limit > MAX_TX_GAS_LIMIT_OSAKA {
+    // The chain's own cap applies at every fork; Osaka's can only tighten it.
+    let cap = if ctx.fork >= Fork::Osaka {
+        ctx.limits.max_tx_gas.min(MAX_TX_GAS_LIMIT_OSAKA)
+    } else {
+        ctx.limits.max_tx_gas
+    };
+    if tx.gas_limit > cap {
         return Err(TxValidationError::GasLimitTooHigh {
-            cap: MAX_TX_GAS_LIMIT_OSAKA,
+            cap,
             tx: tx.gas_limit,
         });
     }
@@ -862,7 +869,30 @@ mod tests {
                 MAX_TX_GAS_LIMIT_OSAKA + 1
             )
         );
-        check(&tx, &PoolLimits::default(), Fork::Prague).unwrap();
+        // Before Osaka the chain's own cap (the same 2^24 by default) applies.
+        let err = check(&tx, &PoolLimits::default(), Fork::Prague).unwrap_err();
+        assert!(matches!(err, TxValidationError::GasLimitTooHigh { .. }));
+        let generous = PoolLimits {
+            max_tx_gas: u64::MAX,
+            ..PoolLimits::default()
+        };
+        check(&tx, &generous, Fork::Prague).unwrap();
+        // Osaka's cap holds whatever the chain allows.
+        assert!(check(&tx, &generous, Fork::Osaka).is_err());
+        let strict = PoolLimits {
+            max_tx_gas: 100_000,
+            ..PoolLimits::default()
+        };
+        let small = decode(TxEip1559 {
+            gas_limit: 100_001,
+            ..eip1559()
+        });
+        assert_eq!(
+            check(&small, &strict, Fork::Cancun)
+                .unwrap_err()
+                .to_string(),
+            "transaction gas limit too high (cap: 100000, tx: 100001)"
+        );
     }
 
     #[test]

@@ -283,10 +283,17 @@ fn transaction_validation_errors_match_geth() {
     );
     assert!(
         message(send(TxEip1559 {
-            gas_limit: 40_000_000,
+            gas_limit: 600_000_000,
             ..base.clone()
         }))
         .starts_with("exceeds block gas limit")
+    );
+    assert_eq!(
+        message(send(TxEip1559 {
+            gas_limit: 40_000_000,
+            ..base.clone()
+        })),
+        "transaction gas limit too high (cap: 16777216, tx: 40000000)"
     );
     assert!(
         message(send(TxEip1559 {

@@ -209,8 +209,9 @@ fn dev_preset() -> Value {
         "metrics": { "addr": "127.0.0.1" },
         "l1": { "dev_anvil": true },
         // A free port (logged at start): several dev nodes, or a dev node beside another
-        // client's 8551, must not clash.
-        "batcher": { "admin_port": 0 },
+        // client's 8551, must not clash. Calldata: the dev L1 is a local anvil, and blob
+        // commitments would cost every dev node seconds of CPU loading the KZG setup.
+        "batcher": { "admin_port": 0, "data_availability": "calldata" },
     })
 }
 

@@ -60,6 +60,8 @@ pub struct PoolLimits {
     pub lifetime: Duration,
     /// Largest accepted encoded transaction, in bytes.
     pub max_tx_bytes: usize,
+    /// Largest accepted gas limit of one transaction.
+    pub max_tx_gas: u64,
     /// Lowest accepted priority fee, in wei.
     pub min_priority_fee: u128,
 }
@@ -81,6 +83,7 @@ impl From<&lanes_config::MempoolConfig> for PoolLimits {
             price_bump_percent: m.price_bump_percent,
             lifetime: m.lifetime,
             max_tx_bytes: m.max_tx_bytes,
+            max_tx_gas: m.max_tx_gas,
             min_priority_fee: m.min_priority_fee,
         }
     }
