@@ -65,24 +65,16 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
     if c.chain.chain_id == 0 {
         out.push(Violation::new("chain.chain_id", "must not be 0"));
     }
-    if c.chain.gas_limit < MIN_GAS_LIMIT {
-        out.push(Violation::new(
-            "chain.gas_limit",
-            format!(
-                "{} is below {MIN_GAS_LIMIT}, the gas of a plain transfer",
-                c.chain.gas_limit
-            ),
-        ));
-    }
-
-    if c.mempool.max_tx_gas < MIN_GAS_LIMIT {
-        out.push(Violation::new(
-            "mempool.max_tx_gas",
-            format!(
-                "{} is below {MIN_GAS_LIMIT}, the gas of a plain transfer",
-                c.mempool.max_tx_gas
-            ),
-        ));
+    for (key, gas) in [
+        ("chain.gas_limit", c.chain.gas_limit),
+        ("mempool.max_tx_gas", c.mempool.max_tx_gas),
+    ] {
+        if gas < MIN_GAS_LIMIT {
+            out.push(Violation::new(
+                key,
+                format!("{gas} is below {MIN_GAS_LIMIT}, the gas of a plain transfer"),
+            ));
+        }
     }
 
     if !BLOCK_TIME.contains(&c.sequencer.block_time) {

@@ -111,6 +111,20 @@ fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Addres
     (address, receipt)
 }
 
+/// POSTs a JSON-RPC batch; the answers.
+fn post_batch(port: u16, batch: &Value) -> Vec<Value> {
+    let (_, body) = http_request(
+        port,
+        "POST",
+        "/",
+        Some(batch.to_string().as_bytes()),
+        common::HTTP_TIMEOUT,
+    )
+    .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    body.as_array().expect("batch answer is an array").clone()
+}
+
 #[test]
 fn protocol_errors_use_json_rpc_codes() {
     let node = Node::start();
@@ -136,16 +150,7 @@ fn protocol_errors_use_json_rpc_codes() {
         {"jsonrpc": "2.0", "id": 2, "method": "eth_nope", "params": []},
         {"jsonrpc": "2.0", "id": 3, "method": "net_version", "params": []},
     ]);
-    let (_, body) = http_request(
-        port,
-        "POST",
-        "/",
-        Some(batch.to_string().as_bytes()),
-        common::HTTP_TIMEOUT,
-    )
-    .unwrap();
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    let answers = body.as_array().expect("batch answer is an array");
+    let answers = post_batch(port, &batch);
     let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).unwrap().clone();
     assert_eq!(by_id(1)["result"], "0xa455");
     assert_eq!(by_id(2)["error"]["code"], -32601);
@@ -206,27 +211,21 @@ fn batched_transactions_are_admitted_in_batch_order() {
         send(7, json!([sign_1559(&s, tx(3, common::CHAIN_ID))])),
         send(8, json!([sign_1559(&s, tx(2, common::CHAIN_ID))])),
     ]);
-    let (_, body) = http_request(
-        port,
-        "POST",
-        "/",
-        Some(batch.to_string().as_bytes()),
-        common::HTTP_TIMEOUT,
-    )
-    .unwrap();
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    let answers = body.as_array().expect("batch answer is an array");
+    let answers = post_batch(port, &batch);
     let ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8], "answers in request order");
     let hash_of = |raw: &str| alloy::primitives::keccak256(hex::decode(raw).unwrap()).to_string();
-    assert_eq!(answers[0]["result"], hash_of(&first), "{body}");
-    assert_eq!(answers[1]["result"], hash_of(&second), "{body}");
+    assert_eq!(answers[0]["result"], hash_of(&first), "{answers:?}");
+    assert_eq!(answers[1]["result"], hash_of(&second), "{answers:?}");
     // Sees the two transactions before it, not the ones after it.
-    assert_eq!(answers[2]["result"], "0x2", "{body}");
-    assert_eq!(answers[3]["error"]["code"], -32000, "{body}");
-    assert_eq!(answers[3]["error"]["message"], "already known", "{body}");
-    assert_eq!(answers[4]["error"]["code"], -32602, "{body}");
-    assert_eq!(answers[5]["error"]["code"], -32000, "{body}");
+    assert_eq!(answers[2]["result"], "0x2", "{answers:?}");
+    assert_eq!(answers[3]["error"]["code"], -32000, "{answers:?}");
+    assert_eq!(
+        answers[3]["error"]["message"], "already known",
+        "{answers:?}"
+    );
+    assert_eq!(answers[4]["error"]["code"], -32602, "{answers:?}");
+    assert_eq!(answers[5]["error"]["code"], -32000, "{answers:?}");
     assert_eq!(
         answers[5]["error"]["message"],
         format!(
@@ -234,11 +233,11 @@ fn batched_transactions_are_admitted_in_batch_order() {
             common::CHAIN_ID + 1,
             common::CHAIN_ID
         ),
-        "{body}"
+        "{answers:?}"
     );
     // Nonce 3 before nonce 2 is queued (a gap), then 2 fills it: both accepted.
-    assert!(answers[6]["result"].is_string(), "{body}");
-    assert!(answers[7]["result"].is_string(), "{body}");
+    assert!(answers[6]["result"].is_string(), "{answers:?}");
+    assert!(answers[7]["result"].is_string(), "{answers:?}");
     assert_eq!(
         node.rpc_ok("eth_getTransactionCount", json!([s.address(), "pending"])),
         "0x4"
