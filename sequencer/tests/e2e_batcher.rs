@@ -613,17 +613,7 @@ fn kill_9_while_a_batch_is_in_flight_neither_skips_nor_duplicates() {
     // No gap, no duplicate: indices 1..=n in order, block ranges contiguous from 1.
     let batches = batches_on_l1(&anvil, &rollup);
     assert!(batches.len() >= 2, "{batches:?}");
-    let mut next_block = 1;
-    for (i, (index, first, last)) in batches.iter().enumerate() {
-        assert_eq!(
-            *index,
-            i as u64 + 1,
-            "batch indices consecutive: {batches:?}"
-        );
-        assert_eq!(*first, next_block, "block ranges contiguous: {batches:?}");
-        assert!(last >= first);
-        next_block = last + 1;
-    }
+    assert_consecutive(&batches);
     let (index, last_block, root) = last_batch(&anvil, &rollup);
     assert_eq!(index, batches.len() as u64);
     assert_eq!(last_block, posted);

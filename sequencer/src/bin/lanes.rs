@@ -583,15 +583,7 @@ fn main() -> eyre::Result<()> {
             Ok(())
         }
         Command::Db(DbCommand::Verify { common, datadir }) => {
-            let args = NodeArgs {
-                common,
-                datadir,
-                rpc_addr: None,
-                rpc_port: None,
-                metrics_port: None,
-                dev: false,
-            };
-            let config = load_config(&args)?;
+            let config = load_config(&plain_args(common, datadir))?;
             init_tracing(&config);
             db_verify(&config)
         }
