@@ -16,7 +16,7 @@ use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, Bytes, TxHash, U256, address};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Log, TransactionRequest};
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::sol_types::SolEvent;
 use serde::Deserialize;
 
 use crate::bindings::{L2WithdrawalQueue, LanesPortal};
@@ -296,27 +296,19 @@ impl WithdrawalProver {
             .l1
             .signer_address()
             .ok_or_else(|| L1Error::Config("finalizing needs an L1 key".into()))?;
-        let call = LanesPortal::finalizeWithdrawalCall {
-            w: w.to_portal(),
-            batchIndex: U256::from(proof.batch_index),
-            accountProof: proof.account_proof.clone(),
-            storageProof: proof.storage_proof.clone(),
-        };
         let portal = self.l1.portal();
-        portal
+        let call = portal
             .finalizeWithdrawal(
-                call.w.clone(),
-                call.batchIndex,
-                call.accountProof.clone(),
-                call.storageProof.clone(),
+                w.to_portal(),
+                U256::from(proof.batch_index),
+                proof.account_proof.clone(),
+                proof.storage_proof.clone(),
             )
-            .from(from)
-            .call()
+            .from(from);
+        call.call()
             .await
             .map_err(|e| L1Error::contract("LanesPortal.finalizeWithdrawal", e))?;
-        let tx = TransactionRequest::default()
-            .to(self.l1.contracts().portal)
-            .input(call.abi_encode().into());
+        let tx: TransactionRequest = call.into_transaction_request();
         let hash = self.l1.send_transaction(tx).await?;
         let receipt = self.l1.wait_for_receipt(hash).await?;
         if !receipt.success {

@@ -346,15 +346,18 @@ fn plain_args(common: CommonArgs, datadir: Option<PathBuf>) -> NodeArgs {
     }
 }
 
+/// The L1 node a command talks to: `--l1-rpc`, else `l1.rpc_url`.
+fn l1_rpc_url(flag: Option<&str>, config: &LanesConfig) -> eyre::Result<String> {
+    flag.map(str::to_owned)
+        .or_else(|| config.l1.rpc_url.clone())
+        .ok_or_else(|| eyre!("--l1-rpc (or l1.rpc_url) is required"))
+}
+
 /// `lanes l1 deploy`.
 fn l1_deploy(args: DeployArgs) -> eyre::Result<()> {
     let config = load_config(&plain_args(args.common.clone(), None))?;
     init_tracing(&config);
-    let rpc_url = args
-        .l1_rpc
-        .clone()
-        .or_else(|| config.l1.rpc_url.clone())
-        .ok_or_else(|| eyre!("--l1-rpc (or l1.rpc_url) is required"))?;
+    let rpc_url = l1_rpc_url(args.l1_rpc.as_deref(), &config)?;
     let key = match &args.key_file {
         Some(path) => {
             std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?
@@ -396,11 +399,7 @@ fn l1_withdrawal(args: WithdrawalArgs) -> eyre::Result<()> {
         .l2_rpc
         .clone()
         .unwrap_or_else(|| format!("http://{}:{}", config.rpc.addr, config.rpc.port));
-    let l1_rpc = args
-        .l1_rpc
-        .clone()
-        .or_else(|| config.l1.rpc_url.clone())
-        .ok_or_else(|| eyre!("--l1-rpc (or l1.rpc_url) is required"))?;
+    let l1_rpc = l1_rpc_url(args.l1_rpc.as_deref(), &config)?;
     let contracts = L1Contracts {
         rollup: args
             .rollup
