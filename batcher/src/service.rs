@@ -453,6 +453,14 @@ impl Batcher {
             };
         }
 
+        // Reading blocks and compressing (zstd at level 12 over megabytes) takes tens of
+        // milliseconds: not on a runtime worker, which RPC and subscriptions share.
+        off_the_runtime(|| self.build())
+    }
+
+    /// Reads the blocks up to the head into the open batch; closes it on size, age or a
+    /// flush. Returns whether a batch closed.
+    fn build(&mut self) -> BatcherResult<bool> {
         let head = self.source.head()?;
         let now = Instant::now();
         while self.builder.next_block() <= head {
@@ -750,6 +758,16 @@ pub async fn spawn_batcher(
     let txmgr = TxManager::connect(l1_rpc_url, key, BatcherSettings::txmgr_config(config)).await?;
     let settings = BatcherSettings::from_config(config, l2_chain_id, rollup);
     Ok(Batcher::new(settings, source, Arc::new(txmgr), metrics).spawn(16, cancel))
+}
+
+/// Runs `f`, blocking work, without holding up the other tasks of a multi-threaded runtime.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 #[cfg(test)]

@@ -38,8 +38,17 @@ pub enum SkipReason {
 
 /// An ordered source of candidate transactions, fed back with what was skipped.
 pub trait TxSource {
-    /// The next candidate, `None` when the source is exhausted (or out of time).
+    /// The next candidate, `None` when the source has nothing more right now (see
+    /// [`TxSource::wait_for_more`]).
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>>;
+    /// Called after [`TxSource::next_tx`] returned `None`, once the executor has run
+    /// everything offered so far: blocks until more candidates may be ready and returns
+    /// `true`, or returns `false` when the block is done. A block builder streams this way:
+    /// transactions that arrive while the block is being built still join it. The default
+    /// is a fixed list: `None` means exhausted.
+    fn wait_for_more(&mut self) -> bool {
+        false
+    }
     /// `tx` was not included. A source should not offer the sender's later nonces in this
     /// block, since they can no longer execute; it still offers the deposits it holds, whose
     /// sender's skips do not concern them (executors pull ahead and rely on this).
@@ -192,7 +201,12 @@ impl BlockExecutor for SequentialExecutor {
             let mut evm = build_evm(chain, env.block_env(), &mut db, |_| {});
             apply_beacon_root(&mut evm, env)?;
             while transactions.len() < env.max_txs && env.gas_limit - gas_used >= MIN_TX_GAS {
-                let Some(tx) = source.next_tx() else { break };
+                let Some(tx) = source.next_tx() else {
+                    if source.wait_for_more() {
+                        continue;
+                    }
+                    break;
+                };
                 if tx.gas_limit() > env.gas_limit - gas_used {
                     source.skip(&tx, SkipReason::DoesNotFit);
                     continue;

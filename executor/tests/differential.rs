@@ -669,19 +669,25 @@ impl Builder {
 }
 
 /// A source that behaves like the pool: once a sender is skipped, its later transactions
-/// are not offered.
+/// are not offered. With a burst size it streams like the block builder: it offers that
+/// many transactions, then says "nothing right now" until the executor waits for more.
 struct PoolSource {
     txs: VecDeque<Arc<RecoveredTx>>,
     dropped: HashSet<Address>,
     skipped: Vec<(B256, SkipReason)>,
+    burst: usize,
+    /// Offers left in the current burst.
+    released: usize,
 }
 
 impl PoolSource {
-    fn new(txs: &[Arc<RecoveredTx>]) -> Self {
+    fn new(txs: &[Arc<RecoveredTx>], burst: usize) -> Self {
         Self {
             txs: txs.iter().cloned().collect(),
             dropped: HashSet::default(),
             skipped: Vec::new(),
+            burst,
+            released: burst,
         }
     }
 }
@@ -689,11 +695,21 @@ impl PoolSource {
 impl TxSource for PoolSource {
     fn next_tx(&mut self) -> Option<Arc<RecoveredTx>> {
         loop {
+            if self.burst > 0 {
+                if self.released == 0 {
+                    return None;
+                }
+                self.released -= 1;
+            }
             let tx = self.txs.pop_front()?;
             if tx.inner().is_deposit() || !self.dropped.contains(&tx.signer()) {
                 return Some(tx);
             }
         }
+    }
+    fn wait_for_more(&mut self) -> bool {
+        self.released = self.burst;
+        self.burst > 0 && !self.txs.is_empty()
     }
     fn skip(&mut self, tx: &RecoveredTx, reason: SkipReason) {
         self.dropped.insert(tx.signer());
@@ -719,8 +735,9 @@ fn build(
     env: &BlockEnvInput,
     state: &MemoryState,
     txs: &[Arc<RecoveredTx>],
+    burst: usize,
 ) -> Built {
-    let mut source = PoolSource::new(txs);
+    let mut source = PoolSource::new(txs, burst);
     let ExecutedBlock {
         transactions,
         receipts,
@@ -918,10 +935,26 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             excess_blob_gas: 0,
         };
         let txs: Vec<_> = specs.iter().map(|s| builder.build(s)).collect();
-        let expected = build(&*SEQUENTIAL, &chain, &env, &state, &txs);
-        for (name, executor) in EXECUTORS.iter() {
-            let got = build(executor, &chain, &env, &state, &txs);
-            prop_assert_eq!(&got, &expected, "block {} with {}", number + 1, name);
+        let expected = build(&*SEQUENTIAL, &chain, &env, &state, &txs, 0);
+        let streamed = build(&*SEQUENTIAL, &chain, &env, &state, &txs, 2);
+        prop_assert_eq!(
+            &streamed,
+            &expected,
+            "block {} streamed sequentially",
+            number + 1
+        );
+        // Streaming in bursts (0: all at once) must not change the block either.
+        for (i, (name, executor)) in EXECUTORS.iter().enumerate() {
+            let burst = i % 5;
+            let got = build(executor, &chain, &env, &state, &txs, burst);
+            prop_assert_eq!(
+                &got,
+                &expected,
+                "block {} with {}, bursts of {}",
+                number + 1,
+                name,
+                burst
+            );
         }
         state.apply(&expected.changes);
     }
@@ -1035,8 +1068,11 @@ fn independent_transfers_merge_without_reexecution() {
     let case = fixed(txs, Beneficiary::Fresh);
     let (txs, env) = first_block(&case);
     let chain = ChainSpec::cancun(CHAIN_ID);
-    let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs);
-    assert_eq!(build(&executor, &chain, &env, &genesis(), &txs), expected);
+    let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs, 0);
+    assert_eq!(
+        build(&executor, &chain, &env, &genesis(), &txs, 0),
+        expected
+    );
     assert_eq!(expected.included.len(), 64);
     let stats = executor.last_stats();
     assert!(stats.parallel_windows >= 1, "{stats:?}");
@@ -1139,7 +1175,7 @@ fn print_case_statistics() {
         let chain = ChainSpec::cancun(CHAIN_ID);
         let (txs, env) = first_block(&case);
         let executor = &EXECUTORS[5].1;
-        let built = build(executor, &chain, &env, &genesis(), &txs);
+        let built = build(executor, &chain, &env, &genesis(), &txs, 0);
         included += built.included.len();
         skipped += built.skipped.len();
         let s = executor.last_stats();
@@ -1215,8 +1251,11 @@ fn hot_token_recipient_is_predicted_exactly() {
     let case = fixed(only_credits, Beneficiary::Fresh);
     let (txs, env) = first_block(&case);
     let chain = ChainSpec::cancun(CHAIN_ID);
-    let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs);
-    assert_eq!(build(&executor, &chain, &env, &genesis(), &txs), expected);
+    let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs, 0);
+    assert_eq!(
+        build(&executor, &chain, &env, &genesis(), &txs, 0),
+        expected
+    );
     let stats = executor.last_stats();
     assert_eq!(
         (

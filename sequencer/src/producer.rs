@@ -1,9 +1,12 @@
 //! Block production as a two-stage pipeline, each stage a task that owns its state:
 //!
-//! 1. the **producer**, every `block_time`: puts the L1 deposits waiting in its
-//!    [`DepositSource`] first, in L1 order, then orders pool transactions, executes them on top of
-//!    the last *executed* block (committed state plus the blocks still in flight), updates
-//!    the pool, and hands the executed block on;
+//! 1. the **producer**, every `block_time`: opens a block on top of the last *executed* block
+//!    (committed state plus the blocks still in flight), puts the L1 deposits waiting in its
+//!    [`DepositSource`] first, in L1 order, then executes the pool's transactions in
+//!    fee order, and keeps taking new arrivals until 60% of the block time has passed (so a
+//!    transaction waits for the next seal, not the next block start, and execution overlaps
+//!    intake). It then seals the block's transaction list, updates the pool, and hands the
+//!    executed block on; a block that got nothing is dropped unless an empty block is due;
 //! 2. the **committer**, strictly in block order: computes the state root, seals the header
 //!    (parent hash, state root), commits the block in one atomic RocksDB write, and only
 //!    then publishes it (RPC head, receipts, subscriptions).
@@ -20,7 +23,10 @@ use crate::{
     pool::{TxPool, next_base_fee},
 };
 use alloy_consensus::Header;
-use alloy_primitives::{Address, B256, keccak256, map::HashSet};
+use alloy_primitives::{
+    Address, B256, keccak256,
+    map::{AddressMap, HashSet},
+};
 use lanes_executor::{
     BlockEnvInput, BlockExecutor, ExecutedBlock, ExecutorError, RecoveredTx, SkipReason,
     StateChanges, StateReader, StoredAccount, TxSource,
@@ -120,14 +126,47 @@ impl Default for ProducerControls {
     }
 }
 
-/// Feeds the executor the block's deposits, then a pool snapshot, stopping at a deadline so
-/// a block never runs far past its slot (deposits are offered whatever the time: they were
-/// chosen to fit, and every node must see them in the block the sequencer says).
+/// How often an open block looks for new arrivals once it has run everything it had.
+const STREAM_POLL: Duration = Duration::from_millis(2);
+
+/// Feeds the executor the block's deposits, then the pool: a snapshot at the block's start,
+/// then, until the block's deadline, whatever becomes ready meanwhile. A transaction that
+/// arrives while a block is open joins it, so it waits for the next seal rather than the
+/// next block start. Deposits are offered whatever the time: they were chosen to fit, and
+/// every node must see them in the block the sequencer says.
 struct PoolSource {
     deposits: VecDeque<Arc<RecoveredTx>>,
     best: BestTransactions,
+    pool: Arc<TxPool>,
     deadline: Instant,
     invalid: Vec<(B256, Address, String)>,
+    /// Time spent waiting for arrivals.
+    waited: Duration,
+    /// Per sender, the nonce after the last one offered: a later snapshot starts there.
+    offered: AddressMap<u64>,
+    /// Senders skipped in this block: none of their transactions is offered again.
+    dropped: HashSet<Address>,
+}
+
+impl PoolSource {
+    fn new(
+        deposits: VecDeque<Arc<RecoveredTx>>,
+        pool: Arc<TxPool>,
+        base_fee: u64,
+        deadline: Instant,
+    ) -> Self {
+        let best = pool.lock().take_best(base_fee);
+        Self {
+            deposits,
+            best,
+            pool,
+            deadline,
+            invalid: Vec::new(),
+            waited: Duration::ZERO,
+            offered: AddressMap::default(),
+            dropped: HashSet::default(),
+        }
+    }
 }
 
 impl TxSource for PoolSource {
@@ -138,7 +177,33 @@ impl TxSource for PoolSource {
         if Instant::now() >= self.deadline {
             return None;
         }
-        self.best.next().map(|tx| tx.tx)
+        let tx = self.best.next()?;
+        self.offered.insert(tx.sender, tx.nonce + 1);
+        Some(tx.tx)
+    }
+
+    fn wait_for_more(&mut self) -> bool {
+        // Called once `best` is drained (or the deadline passed), so `offered` holds every
+        // sender's next nonce and a fresh snapshot cannot offer a transaction twice.
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                return false;
+            }
+            let mut pool = self.pool.lock();
+            if pool.has_fresh() {
+                let base_fee = self.best.base_fee();
+                let (offered, dropped) = (&self.offered, &self.dropped);
+                self.best = pool.take_fresh(base_fee, |sender| {
+                    (!dropped.contains(sender)).then(|| offered.get(sender).copied().unwrap_or(0))
+                });
+                return true;
+            }
+            drop(pool);
+            let nap = STREAM_POLL.min(self.deadline - now);
+            std::thread::sleep(nap);
+            self.waited += nap;
+        }
     }
 
     fn skip(&mut self, tx: &RecoveredTx, reason: SkipReason) {
@@ -149,6 +214,7 @@ impl TxSource for PoolSource {
             return;
         }
         self.best.mark_invalid(tx.signer());
+        self.dropped.insert(tx.signer());
         if let SkipReason::Invalid(why) = reason {
             self.invalid.push((*tx.inner().tx_hash(), tx.signer(), why));
         }
@@ -277,7 +343,7 @@ impl BlockProducer {
             // Execute what was accepted before intake stopped, so nothing acknowledged is
             // left only in memory.
             if self.pool.lock().len_pending() > 0 {
-                result = self.produce(&to_committer).await;
+                result = self.produce(&to_committer, false).await;
             }
         }
         drop(to_committer);
@@ -322,23 +388,23 @@ impl BlockProducer {
                 .config
                 .empty_block_interval
                 .is_some_and(|interval| self.last_block_at.elapsed() >= interval);
-        if has_pending || empty_due {
-            if throttled && let Some(counter) = &self.controls.throttled_blocks {
-                counter.inc();
-            }
-            self.produce(to_committer).await?;
-        } else {
-            // Idle but healthy: the node is up and would produce if there were work.
-            self.health
-                .block_produced(self.chain.head().number(), now_secs());
+        if has_pending
+            && throttled
+            && let Some(counter) = &self.controls.throttled_blocks
+        {
+            counter.inc();
         }
-        Ok(())
+        // Even with nothing pending the block opens: what arrives before its deadline joins
+        // it. It is dropped if nothing did (and no empty block is due).
+        self.produce(to_committer, empty_due).await
     }
 
-    /// Executes one block on top of the tip and hands it to the committer.
+    /// Executes one block on top of the tip and hands it to the committer; with nothing to
+    /// include, only if `allow_empty`.
     async fn produce(
         &mut self,
         to_committer: &mpsc::Sender<ExecutedBlock>,
+        allow_empty: bool,
     ) -> Result<(), ExecutorError> {
         let spec = self.chain.spec().clone();
         let base_fee = next_base_fee(&self.tip.header_for_fee, spec.base_fee_floor);
@@ -370,25 +436,27 @@ impl BlockProducer {
             .map(|d| d.next_deposits(env.gas_limit, env.max_txs))
             .unwrap_or_default()
             .into();
-        let best = self.pool.lock().best_transactions(base_fee);
+        let deadline = started + self.config.block_time.mul_f64(0.6);
+        let source = PoolSource::new(deposits, self.pool.clone(), base_fee, deadline);
         let ordering = started.elapsed();
-        let deadline = Instant::now() + self.config.block_time.mul_f64(0.6);
         let executor = self.executor.clone();
         let reader = self.chain.pipeline_reader(number);
-        let (executed, invalid, touched) = tokio::task::spawn_blocking(move || {
-            let mut source = PoolSource {
-                deposits,
-                best,
-                deadline,
-                invalid: Vec::new(),
-            };
+        let (executed, invalid, touched, waited) = tokio::task::spawn_blocking(move || {
+            let mut source = source;
             let executed = executor.execute(&spec, &env, reader.clone(), &mut source)?;
             let touched = touched_accounts(&executed.changes, &source.invalid, &reader)?;
-            Ok::<_, ExecutorError>((executed, source.invalid, touched))
+            Ok::<_, ExecutorError>((executed, source.invalid, touched, source.waited))
         })
         .await
         .map_err(|e| ExecutorError::Evm(format!("execution task panicked: {e}")))??;
-        let execution = started.elapsed() - ordering;
+        if executed.transactions.is_empty() && invalid.is_empty() && !allow_empty {
+            // Opened for arrivals that did not come: no block.
+            self.health
+                .block_produced(self.chain.head().number(), now_secs());
+            return Ok(());
+        }
+        // Waiting for arrivals while the block was open is not execution.
+        let execution = (started.elapsed() - ordering).saturating_sub(waited);
         if let Some(stats) = self.executor.last_stats() {
             self.metrics.executor_lanes.observe(stats.lanes as f64);
             self.metrics
@@ -576,4 +644,115 @@ fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::PoolLimits;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::Encodable2718;
+    use alloy_primitives::{TxKind, U256};
+    use alloy_signer_local::PrivateKeySigner;
+    use lanes_executor::{ChainSpec, GenesisSpec, Storage, StorageOptions};
+
+    const CHAIN_ID: u64 = 42069;
+    /// Keys of the first two dev accounts.
+    const KEYS: [&str; 2] = [
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    ];
+
+    fn pool() -> (tempfile::TempDir, Arc<TxPool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(
+            dir.path(),
+            &StorageOptions {
+                cache_bytes: 8 << 20,
+                sync_commits: false,
+            },
+        )
+        .unwrap();
+        storage
+            .init_or_check_genesis(&GenesisSpec::dev(CHAIN_ID, 30_000_000).unwrap())
+            .unwrap();
+        let chain = Arc::new(Chain::load(Arc::new(storage), ChainSpec::cancun(CHAIN_ID)).unwrap());
+        let registry = lanes_monitoring::MetricsRegistry::new();
+        let metrics = Arc::new(SequencerMetrics::register(&registry).unwrap());
+        let pool = Arc::new(TxPool::new(chain, PoolLimits::default(), metrics));
+        (dir, pool)
+    }
+
+    fn submit(pool: &TxPool, key: usize, nonce: u64) -> B256 {
+        let signer: PrivateKeySigner = KEYS[key].parse().unwrap();
+        let mut tx = TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(Address::repeat_byte(0x77)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        let signature =
+            alloy::network::TxSignerSync::sign_transaction_sync(&signer, &mut tx).unwrap();
+        let raw = TxEnvelope::from(tx.into_signed(signature)).encoded_2718();
+        pool.submit_blocking(&raw).unwrap()
+    }
+
+    fn offered(source: &mut PoolSource) -> Vec<B256> {
+        std::iter::from_fn(|| source.next_tx())
+            .map(|tx| *tx.inner().tx_hash())
+            .collect()
+    }
+
+    #[test]
+    fn an_open_block_takes_arrivals_once_each_until_its_deadline() {
+        let (_dir, pool) = pool();
+        let a0 = submit(&pool, 0, 0);
+        let base_fee = pool.lock().base_fee();
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut source = PoolSource::new(VecDeque::new(), pool.clone(), base_fee, far);
+        assert_eq!(offered(&mut source), [a0]);
+
+        // Arrivals after the snapshot: the sender's next nonce and a new sender. Nothing
+        // offered before comes again although it is still pooled.
+        let a1 = submit(&pool, 0, 1);
+        let b0 = submit(&pool, 1, 0);
+        assert!(source.wait_for_more());
+        let mut got = offered(&mut source);
+        got.sort();
+        let mut want = vec![a1, b0];
+        want.sort();
+        assert_eq!(got, want);
+
+        // A sender skipped in this block is not offered again, even if it sends more.
+        let b0_tx = pool.get(&b0).unwrap().tx;
+        source.skip(&b0_tx, SkipReason::Invalid("test".into()));
+        submit(&pool, 1, 1);
+        let a2 = submit(&pool, 0, 2);
+        assert!(source.wait_for_more());
+        assert_eq!(offered(&mut source), [a2]);
+        assert_eq!(source.invalid.len(), 1);
+
+        // Past the deadline the block is done, whatever arrives.
+        submit(&pool, 0, 3);
+        source.deadline = Instant::now();
+        assert!(!source.wait_for_more());
+        assert!(source.next_tx().is_none());
+    }
+
+    #[test]
+    fn waiting_for_arrivals_ends_at_the_deadline() {
+        let (_dir, pool) = pool();
+        let base_fee = pool.lock().base_fee();
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(30);
+        let mut source = PoolSource::new(VecDeque::new(), pool, base_fee, deadline);
+        assert!(source.next_tx().is_none());
+        assert!(!source.wait_for_more());
+        assert!(Instant::now() >= deadline);
+        assert!(source.waited > Duration::ZERO);
+    }
 }

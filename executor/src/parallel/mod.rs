@@ -230,6 +230,7 @@ impl BlockExecutor for ParallelExecutor {
         }
         let mut held: Option<Arc<RecoveredTx>> = None;
         let mut exhausted = false;
+        let mut waited = Duration::ZERO;
 
         loop {
             let window = pull_window(
@@ -241,6 +242,18 @@ impl BlockExecutor for ParallelExecutor {
                 self.config.max_window,
             );
             if window.is_empty() {
+                let full = committer.transactions.len() >= env.max_txs
+                    || committer.gas_left() < MIN_TX_GAS;
+                if exhausted && !full && held.is_none() {
+                    // Everything offered so far has run: a streaming source may have more.
+                    let waiting = Instant::now();
+                    let more = source.wait_for_more();
+                    waited += waiting.elapsed();
+                    if more {
+                        exhausted = false;
+                        continue;
+                    }
+                }
                 break;
             }
             stats.windows += 1;
@@ -269,7 +282,8 @@ impl BlockExecutor for ParallelExecutor {
         *self.scratch.lock() = scratch;
         stats.transactions = committer.transactions.len();
         stats.reexecutions = committer.reexecutions;
-        stats.elapsed = started.elapsed();
+        // Time spent waiting for a streaming source is not execution.
+        stats.elapsed = started.elapsed().saturating_sub(waited);
         *self.last_stats.lock() = stats;
         Ok(ExecutedBlock {
             env: env.clone(),

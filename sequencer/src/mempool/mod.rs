@@ -172,6 +172,9 @@ pub struct Mempool {
     pending_bytes: usize,
     queued_bytes: usize,
     next_seq: u64,
+    /// Senders whose pending run grew since the block builder last looked
+    /// ([`Self::take_best`], [`Self::take_fresh`]).
+    fresh: HashSet<Address>,
 }
 
 impl Mempool {
@@ -189,6 +192,7 @@ impl Mempool {
             pending_bytes: 0,
             queued_bytes: 0,
             next_seq: 0,
+            fresh: HashSet::new(),
         }
     }
 
@@ -264,6 +268,9 @@ impl Mempool {
         let admitted = self.admit(&mut sender, tx, &mut evicted);
         self.attach(address, sender);
         let (status, replaced) = admitted?;
+        if status == TxStatus::Pending {
+            self.fresh.insert(address);
+        }
         evicted.extend(self.enforce_limits(Some(hash)));
         Ok(AddOutcome {
             status,
@@ -545,6 +552,42 @@ impl Mempool {
             base_fee,
             self.senders.iter().map(|(a, s)| (*a, s.pending())),
         )
+    }
+
+    /// [`Self::best_transactions`] for a block builder that then streams new arrivals with
+    /// [`Self::take_fresh`]: starts tracking arrivals from this snapshot on.
+    pub fn take_best(&mut self, base_fee: u64) -> BestTransactions {
+        self.fresh.clear();
+        self.best_transactions(base_fee)
+    }
+
+    /// The pending transactions that became ready since the last [`Self::take_best`] or
+    /// `take_fresh`, in block-building order: of each sender whose pending run grew, those
+    /// from nonce `next_offered(sender)` on; `None` leaves the sender out. O(new senders),
+    /// so a builder can poll it while a block is open.
+    pub fn take_fresh(
+        &mut self,
+        base_fee: u64,
+        next_offered: impl Fn(&Address) -> Option<u64>,
+    ) -> BestTransactions {
+        let fresh = std::mem::take(&mut self.fresh);
+        let senders = &self.senders;
+        BestTransactions::new(
+            base_fee,
+            fresh.iter().filter_map(|address| {
+                let from = next_offered(address)?;
+                let sender = senders.get(address)?;
+                Some((
+                    *address,
+                    sender.pending().filter(move |tx| tx.nonce >= from),
+                ))
+            }),
+        )
+    }
+
+    /// Whether transactions became ready since the builder last looked.
+    pub fn has_fresh(&self) -> bool {
+        !self.fresh.is_empty()
     }
 
     /// Applies a block: drops the `included` transactions and every other one

@@ -852,3 +852,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn take_fresh_yields_what_became_ready_since_the_last_look() {
+    let mut pool = Mempool::new(limits());
+    let (a, b, c) = (addr(0), addr(1), addr(2));
+    pool.add(tx(a, 0, 10), 0, rich()).unwrap();
+    let first: Vec<_> = pool.take_best(0).map(|t| (t.sender, t.nonce)).collect();
+    assert_eq!(first, vec![(a, 0)]);
+    assert!(!pool.has_fresh());
+    let from = |offered: &[(Address, u64)]| {
+        let offered = offered.to_vec();
+        move |sender: &Address| {
+            Some(
+                offered
+                    .iter()
+                    .find(|(s, _)| s == sender)
+                    .map_or(0, |(_, n)| *n),
+            )
+        }
+    };
+
+    // a's next nonce and a new sender b are fresh; c's gapped transaction is only queued.
+    pool.add(tx(a, 1, 10), 0, rich()).unwrap();
+    pool.add(tx(b, 0, 20), 0, rich()).unwrap();
+    pool.add(tx(c, 1, 30), 0, rich()).unwrap();
+    assert!(pool.has_fresh());
+    let fresh: Vec<_> = pool
+        .take_fresh(0, from(&[(a, 1)]))
+        .map(|t| (t.sender, t.nonce))
+        .collect();
+    assert_eq!(fresh, vec![(b, 0), (a, 1)]);
+    assert!(!pool.has_fresh());
+    assert_eq!(pool.take_fresh(0, from(&[])).count(), 0);
+
+    // Filling c's gap makes both of its transactions ready; a sender the builder leaves
+    // out (`None`) is not yielded.
+    pool.add(tx(c, 0, 30), 0, rich()).unwrap();
+    pool.add(tx(b, 1, 20), 0, rich()).unwrap();
+    let fresh: Vec<_> = pool
+        .take_fresh(0, |sender| (*sender != b).then_some(0))
+        .map(|t| (t.sender, t.nonce))
+        .collect();
+    assert_eq!(fresh, vec![(c, 0), (c, 1)]);
+
+    // A new snapshot starts tracking afresh.
+    pool.add(tx(a, 2, 10), 0, rich()).unwrap();
+    assert!(pool.has_fresh());
+    assert_eq!(pool.take_best(0).count(), 7);
+    assert!(!pool.has_fresh());
+    pool.assert_invariants();
+}
