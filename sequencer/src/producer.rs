@@ -146,6 +146,11 @@ struct PoolSource {
     offered: AddressMap<u64>,
     /// Senders skipped in this block: none of their transactions is offered again.
     dropped: HashSet<Address>,
+    /// The batcher's backpressure and the block size it allows: a block opened before the
+    /// backlog went over its limit stops taking transactions at that size.
+    throttle: Option<(watch::Receiver<bool>, usize)>,
+    /// Pool transactions offered so far.
+    offered_count: usize,
 }
 
 impl PoolSource {
@@ -165,7 +170,21 @@ impl PoolSource {
             waited: Duration::ZERO,
             offered: AddressMap::default(),
             dropped: HashSet::default(),
+            throttle: None,
+            offered_count: 0,
         }
+    }
+
+    /// Follows the batcher's backpressure: while it is on, take at most `cap` transactions.
+    fn with_throttle(mut self, throttle: watch::Receiver<bool>, cap: usize) -> Self {
+        self.throttle = Some((throttle, cap));
+        self
+    }
+
+    fn throttled(&self) -> bool {
+        self.throttle
+            .as_ref()
+            .is_some_and(|(on, cap)| self.offered_count >= *cap && *on.borrow())
     }
 }
 
@@ -174,11 +193,12 @@ impl TxSource for PoolSource {
         if let Some(deposit) = self.deposits.pop_front() {
             return Some(deposit);
         }
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.deadline || self.throttled() {
             return None;
         }
         let tx = self.best.next()?;
         self.offered.insert(tx.sender, tx.nonce + 1);
+        self.offered_count += 1;
         Some(tx.tx)
     }
 
@@ -187,7 +207,7 @@ impl TxSource for PoolSource {
         // sender's next nonce and a fresh snapshot cannot offer a transaction twice.
         loop {
             let now = Instant::now();
-            if now >= self.deadline {
+            if now >= self.deadline || self.throttled() {
                 return false;
             }
             let mut pool = self.pool.lock();
@@ -381,19 +401,11 @@ impl BlockProducer {
                 info!(target: "lanes::producer", "batcher backlog back under its limit: full blocks again");
             }
         }
-        let has_pending = self.pool.lock().len_pending() > 0
-            || self.deposits.as_ref().is_some_and(|d| d.pending() > 0);
         let empty_due = !throttled
             && self
                 .config
                 .empty_block_interval
                 .is_some_and(|interval| self.last_block_at.elapsed() >= interval);
-        if has_pending
-            && throttled
-            && let Some(counter) = &self.controls.throttled_blocks
-        {
-            counter.inc();
-        }
         // Even with nothing pending the block opens: what arrives before its deadline joins
         // it. It is dropped if nothing did (and no empty block is due).
         self.produce(to_committer, empty_due).await
@@ -423,7 +435,7 @@ impl BlockProducer {
             prevrandao: keccak256([self.tip.prevrandao.as_slice(), &number.to_be_bytes()].concat()),
             parent_beacon_block_root: B256::ZERO,
             max_txs: if self.throttled {
-                (self.config.max_block_txs / 4).max(1)
+                throttled_size(self.config.max_block_txs)
             } else {
                 self.config.max_block_txs
             },
@@ -437,15 +449,20 @@ impl BlockProducer {
             .unwrap_or_default()
             .into();
         let deadline = started + self.config.block_time.mul_f64(0.6);
-        let source = PoolSource::new(deposits, self.pool.clone(), base_fee, deadline);
+        let source = PoolSource::new(deposits, self.pool.clone(), base_fee, deadline)
+            .with_throttle(
+                self.controls.throttle.clone(),
+                throttled_size(self.config.max_block_txs),
+            );
         let ordering = started.elapsed();
         let executor = self.executor.clone();
         let reader = self.chain.pipeline_reader(number);
-        let (executed, invalid, touched, waited) = tokio::task::spawn_blocking(move || {
+        let (executed, invalid, touched, waited, capped) = tokio::task::spawn_blocking(move || {
             let mut source = source;
             let executed = executor.execute(&spec, &env, reader.clone(), &mut source)?;
             let touched = touched_accounts(&executed.changes, &source.invalid, &reader)?;
-            Ok::<_, ExecutorError>((executed, source.invalid, touched, source.waited))
+            let capped = source.throttled();
+            Ok::<_, ExecutorError>((executed, source.invalid, touched, source.waited, capped))
         })
         .await
         .map_err(|e| ExecutorError::Evm(format!("execution task panicked: {e}")))??;
@@ -454,6 +471,11 @@ impl BlockProducer {
             self.health
                 .block_produced(self.chain.head().number(), now_secs());
             return Ok(());
+        }
+        if (self.throttled || capped)
+            && let Some(counter) = &self.controls.throttled_blocks
+        {
+            counter.inc();
         }
         // Waiting for arrivals while the block was open is not execution.
         let execution = (started.elapsed() - ordering).saturating_sub(waited);
@@ -533,6 +555,11 @@ impl BlockProducer {
             .await
             .map_err(|_| ExecutorError::Evm("the committer stopped".into()))
     }
+}
+
+/// The most transactions a block takes while the batcher's backlog is over its limit.
+fn throttled_size(max_block_txs: usize) -> usize {
+    (max_block_txs / 4).max(1)
 }
 
 /// Every account the block changed, so pooled senders that only received funds are
@@ -741,6 +768,26 @@ mod tests {
         source.deadline = Instant::now();
         assert!(!source.wait_for_more());
         assert!(source.next_tx().is_none());
+    }
+
+    #[test]
+    fn backpressure_caps_a_block_that_opened_before_it() {
+        let (_dir, pool) = pool();
+        let first = [submit(&pool, 0, 0), submit(&pool, 0, 1)];
+        submit(&pool, 0, 2);
+        let base_fee = pool.lock().base_fee();
+        let far = Instant::now() + Duration::from_secs(60);
+        let (throttle, on) = watch::channel(false);
+        let mut source =
+            PoolSource::new(VecDeque::new(), pool.clone(), base_fee, far).with_throttle(on, 2);
+        // Unthrottled, the cap does not apply...
+        assert_eq!(*source.next_tx().unwrap().inner().tx_hash(), first[0]);
+        assert_eq!(*source.next_tx().unwrap().inner().tx_hash(), first[1]);
+        // ...once the backlog is over its limit, the open block takes no more than the cap.
+        throttle.send_replace(true);
+        assert!(source.next_tx().is_none());
+        submit(&pool, 1, 0);
+        assert!(!source.wait_for_more());
     }
 
     #[test]

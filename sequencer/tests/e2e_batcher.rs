@@ -654,29 +654,32 @@ fn backlog_over_its_limit_shrinks_blocks() {
     let before = node.block_number();
     // 24 transfers from 4 senders: 3 full blocks unthrottled, at least 12 at a quarter.
     send_transfers(&node, 1, 24);
-    let pending = || {
-        let status = node.rpc_ok("txpool_status", json!([]));
-        parse_u128(status["pending"].as_str().unwrap())
-            + parse_u128(status["queued"].as_str().unwrap())
-    };
-    wait_until("the pool drains", Duration::from_secs(30), || {
-        pending() == 0
-    });
-    let after = node.block_number();
-    let mut included = 0;
-    for n in before + 1..=after {
-        let txs =
-            node.rpc_ok("eth_getBlockByNumber", json!([format!("0x{n:x}"), false]))["transactions"]
+    // Committed blocks after `before`: (transactions included, most in one block).
+    let included = || {
+        let mut blocks = (0, 0, 0);
+        for n in before + 1..=node.block_number() {
+            let txs = node.rpc_ok("eth_getBlockByNumber", json!([format!("0x{n:x}"), false]))
+                ["transactions"]
                 .as_array()
                 .unwrap()
                 .len();
-        assert!(
-            txs <= 2,
-            "block {n} has {txs} transactions under backpressure"
-        );
-        included += txs;
-    }
-    assert_eq!(included, 24);
+            if txs > blocks.1 {
+                blocks = (blocks.0, txs, n);
+            }
+            blocks.0 += txs;
+        }
+        blocks
+    };
+    // The pool drains when the last block executes; it is committed a little later.
+    wait_until("all 24 are committed", Duration::from_secs(30), || {
+        included().0 >= 24
+    });
+    let (count, most, at) = included();
+    assert!(
+        most <= 2,
+        "block {at} has {most} transactions under backpressure"
+    );
+    assert_eq!(count, 24);
     assert!(metric(&node, "lanes_sequencer_backpressure_blocks_total") >= 12.0);
     assert!(node.log().contains("shrinking blocks"));
 }
