@@ -282,43 +282,16 @@ mod tests {
 
     async fn produce_deposits(parallel: bool) {
         use crate::{
-            chain::Chain,
-            mempool::PoolLimits,
-            metrics::SequencerMetrics,
-            pool::TxPool,
             producer::{BlockProducer, NodeExecutor, ProducerConfig},
             rpc::convert::{rpc_receipt, rpc_transaction},
+            testing::{DEV_KEYS, dev_node, signed_transfer},
         };
-        use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-        use alloy_eips::Encodable2718;
         use alloy_signer_local::PrivateKeySigner;
-        use lanes_executor::{
-            ChainSpec, GenesisSpec, ParallelExecutor, SequentialExecutor, Storage, StorageOptions,
-            genesis::DEV_ACCOUNTS,
-        };
+        use lanes_executor::{ParallelExecutor, SequentialExecutor, genesis::DEV_ACCOUNTS};
         use std::time::Duration;
 
-        const CHAIN_ID: u64 = 42069;
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(
-            dir.path(),
-            &StorageOptions {
-                cache_bytes: 8 << 20,
-                sync_commits: false,
-            },
-        )
-        .unwrap();
-        storage
-            .init_or_check_genesis(&GenesisSpec::dev(CHAIN_ID, 30_000_000).unwrap())
-            .unwrap();
-        let chain = Arc::new(Chain::load(Arc::new(storage), ChainSpec::cancun(CHAIN_ID)).unwrap());
-        let registry = lanes_monitoring::MetricsRegistry::new();
-        let metrics = Arc::new(SequencerMetrics::register(&registry).unwrap());
-        let pool = Arc::new(TxPool::new(
-            chain.clone(),
-            PoolLimits::default(),
-            metrics.clone(),
-        ));
+        let node = dev_node();
+        let (chain, pool, metrics) = (node.chain.clone(), node.pool.clone(), node.metrics.clone());
         let executor = Arc::new(if parallel {
             NodeExecutor::Parallel(Box::new(ParallelExecutor::new(2)))
         } else {
@@ -326,24 +299,9 @@ mod tests {
         });
 
         // A user transaction already waiting in the pool.
-        let signer: PrivateKeySigner =
-            "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-                .parse()
-                .unwrap();
+        let signer: PrivateKeySigner = DEV_KEYS[0].parse().unwrap();
         assert_eq!(signer.address(), DEV_ACCOUNTS[0]);
-        let mut user_tx = TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: 0,
-            gas_limit: 21_000,
-            max_fee_per_gas: 10_000_000_000,
-            max_priority_fee_per_gas: 1,
-            to: TxKind::Call(Address::repeat_byte(0x77)),
-            value: U256::from(5),
-            ..Default::default()
-        };
-        let signature =
-            alloy::network::TxSignerSync::sign_transaction_sync(&signer, &mut user_tx).unwrap();
-        let raw = TxEnvelope::from(user_tx.into_signed(signature)).encoded_2718();
+        let raw = signed_transfer(0, 0, 5);
         let user_hash = pool.submit_blocking(&raw).unwrap();
 
         // Two L1 messages from a new account: a mint, then a call spending part of it.

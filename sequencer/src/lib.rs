@@ -25,4 +25,6 @@ pub mod node;
 pub mod pool;
 pub mod producer;
 pub mod rpc;
+#[cfg(test)]
+mod testing;
 pub mod validation;

@@ -676,56 +676,17 @@ fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mempool::PoolLimits;
-    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-    use alloy_eips::Encodable2718;
-    use alloy_primitives::{TxKind, U256};
-    use alloy_signer_local::PrivateKeySigner;
-    use lanes_executor::{ChainSpec, GenesisSpec, Storage, StorageOptions};
+    use crate::testing::{DevNode, dev_node, signed_transfer};
 
-    const CHAIN_ID: u64 = 42069;
-    /// Keys of the first two dev accounts.
-    const KEYS: [&str; 2] = [
-        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    ];
-
-    fn pool() -> (tempfile::TempDir, Arc<TxPool>) {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(
-            dir.path(),
-            &StorageOptions {
-                cache_bytes: 8 << 20,
-                sync_commits: false,
-            },
-        )
-        .unwrap();
-        storage
-            .init_or_check_genesis(&GenesisSpec::dev(CHAIN_ID, 30_000_000).unwrap())
-            .unwrap();
-        let chain = Arc::new(Chain::load(Arc::new(storage), ChainSpec::cancun(CHAIN_ID)).unwrap());
-        let registry = lanes_monitoring::MetricsRegistry::new();
-        let metrics = Arc::new(SequencerMetrics::register(&registry).unwrap());
-        let pool = Arc::new(TxPool::new(chain, PoolLimits::default(), metrics));
-        (dir, pool)
+    fn pool() -> (DevNode, Arc<TxPool>) {
+        let node = dev_node();
+        let pool = node.pool.clone();
+        (node, pool)
     }
 
     fn submit(pool: &TxPool, key: usize, nonce: u64) -> B256 {
-        let signer: PrivateKeySigner = KEYS[key].parse().unwrap();
-        let mut tx = TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce,
-            gas_limit: 21_000,
-            max_fee_per_gas: 10_000_000_000,
-            max_priority_fee_per_gas: 1,
-            to: TxKind::Call(Address::repeat_byte(0x77)),
-            value: U256::from(1),
-            ..Default::default()
-        };
-        let signature =
-            alloy::network::TxSignerSync::sign_transaction_sync(&signer, &mut tx).unwrap();
-        let raw = TxEnvelope::from(tx.into_signed(signature)).encoded_2718();
-        pool.submit_blocking(&raw).unwrap()
+        pool.submit_blocking(&signed_transfer(key, nonce, 1))
+            .unwrap()
     }
 
     fn offered(source: &mut PoolSource) -> Vec<B256> {
