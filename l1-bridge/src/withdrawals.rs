@@ -137,15 +137,11 @@ impl WithdrawalProver {
     pub async fn withdrawals_in(&self, tx: TxHash) -> L1Result<Vec<Withdrawal>> {
         // Raw JSON: the receipt may be of any type (a withdrawal forced from L1 is a 0x7e
         // deposit), and only the logs matter.
-        let receipt: Option<ReceiptLogs> = self
-            .l2
-            .raw_request("eth_getTransactionReceipt".into(), (tx,))
-            .await
-            .map_err(|e| l2_error("eth_getTransactionReceipt", e))?;
-        let receipt = receipt.ok_or_else(|| L1Error::L2 {
-            context: "eth_getTransactionReceipt",
-            message: format!("no receipt for {tx} (unknown or not yet included)"),
-        })?;
+        let receipt: ReceiptLogs = self
+            .l2_required("eth_getTransactionReceipt", (tx,), || {
+                format!("no receipt for {tx} (unknown or not yet included)")
+            })
+            .await?;
         receipt
             .logs
             .iter()
@@ -231,6 +227,28 @@ impl WithdrawalProver {
         }
     }
 
+    /// Calls `method` on the L2 node; a `null` answer is an error saying `missing`.
+    async fn l2_required<P, T>(
+        &self,
+        method: &'static str,
+        params: P,
+        missing: impl FnOnce() -> String,
+    ) -> L1Result<T>
+    where
+        P: alloy::rpc::json_rpc::RpcSend,
+        T: alloy::rpc::json_rpc::RpcRecv,
+    {
+        let answer: Option<T> = self
+            .l2
+            .raw_request(method.into(), params)
+            .await
+            .map_err(|e| l2_error(method, e))?;
+        answer.ok_or_else(|| L1Error::L2 {
+            context: method,
+            message: missing(),
+        })
+    }
+
     /// The proof of `w` under final batch `batch_index` (last L2 block `last_block`, state root
     /// `state_root`), checked against the L2 node's header first: an L2 node that disagrees with
     /// L1 about that block's state cannot give a proof L1 accepts.
@@ -241,18 +259,13 @@ impl WithdrawalProver {
         last_block: u64,
         state_root: B256,
     ) -> L1Result<WithdrawalProof> {
-        let header: Option<HeaderRoot> = self
-            .l2
-            .raw_request(
-                "eth_getBlockByNumber".into(),
+        let header: HeaderRoot = self
+            .l2_required(
+                "eth_getBlockByNumber",
                 (format!("{last_block:#x}"), false),
+                || format!("L2 node has no block {last_block}"),
             )
-            .await
-            .map_err(|e| l2_error("eth_getBlockByNumber", e))?;
-        let header = header.ok_or_else(|| L1Error::L2 {
-            context: "eth_getBlockByNumber",
-            message: format!("L2 node has no block {last_block}"),
-        })?;
+            .await?;
         if header.state_root != state_root {
             return Err(L1Error::InvalidData {
                 context: "withdrawal proof",

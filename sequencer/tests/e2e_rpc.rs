@@ -182,6 +182,20 @@ fn protocol_errors_use_json_rpc_codes() {
 
 /// A batch's transactions are recovered together but answered one by one in batch order:
 /// each call sees the pool as the calls before it left it, with geth's errors.
+/// 1 wei to `0x00…01` at nonce 0: 21,000 gas, 10 gwei cap, 1 gwei tip.
+fn wei_to_one() -> TxEip1559 {
+    TxEip1559 {
+        chain_id: common::CHAIN_ID,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: TxKind::Call(Address::with_last_byte(1)),
+        value: U256::from(1),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn batched_transactions_are_admitted_in_batch_order() {
     let node = Node::start();
@@ -190,12 +204,7 @@ fn batched_transactions_are_admitted_in_batch_order() {
     let tx = |nonce: u64, chain_id: u64| TxEip1559 {
         chain_id,
         nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 10 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to: TxKind::Call(Address::with_last_byte(1)),
-        value: U256::from(1),
-        ..Default::default()
+        ..wei_to_one()
     };
     let first = sign_1559(&s, tx(0, common::CHAIN_ID));
     let second = sign_1559(&s, tx(1, common::CHAIN_ID));
@@ -248,16 +257,7 @@ fn batched_transactions_are_admitted_in_batch_order() {
 fn transaction_validation_errors_match_geth() {
     let node = Node::start();
     let s = signer(5);
-    let base = TxEip1559 {
-        chain_id: common::CHAIN_ID,
-        nonce: 0,
-        gas_limit: 21_000,
-        max_fee_per_gas: 10 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to: TxKind::Call(Address::with_last_byte(1)),
-        value: U256::from(1),
-        ..Default::default()
-    };
+    let base = wei_to_one();
     let send = |tx: TxEip1559| node.rpc("eth_sendRawTransaction", json!([sign_1559(&s, tx)]));
     let message = |r: Result<Value, RpcError>| match r {
         Err(RpcError::Rpc { code, message, .. }) => {
