@@ -219,6 +219,14 @@ pub struct StorageConfig {
     /// How many recent blocks keep the state needed for historical state
     /// roots and proofs. Default: `128`.
     pub state_root_history: u64,
+    /// fsync each block before it is published, so that not even a power
+    /// loss can lose a block whose receipts were served; every block then
+    /// waits for the disk's fsync. Default: `false`: a block's write reaches
+    /// the operating system before it is published (a crash of the process
+    /// loses nothing) and is fsynced right after, off the publishing path,
+    /// so a power loss can lose the blocks of the fsync in progress, which
+    /// are not on L1 yet either.
+    pub sync_before_publish: bool,
 }
 
 impl Default for StorageConfig {
@@ -227,6 +235,7 @@ impl Default for StorageConfig {
             datadir: PathBuf::from("./lanes-data"),
             cache_bytes: 256 * u64::from(MIB),
             state_root_history: 128,
+            sync_before_publish: false,
         }
     }
 }

@@ -337,7 +337,7 @@ impl TestState {
     fn new(memory: MemoryState) -> ExecutorResult<Self> {
         let tries = Storage::open_in_memory(&StorageOptions {
             cache_bytes: 4 << 20,
-            sync_commits: false,
+            sync: crate::CommitSync::Never,
         })?;
         Ok(Self { memory, tries })
     }

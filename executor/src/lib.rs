@@ -8,8 +8,10 @@
 //! returns an [`ExecutedBlock`]: receipts, logs and the [`StateChanges`]. The state root is
 //! computed incrementally over the tries stored beside the state ([`Storage::state_root`],
 //! [`trie`]; [`root`] is the from-scratch reference), the block is sealed ([`SealedBlock`])
-//! and [`Storage::commit_block`] writes state, tries, block, receipts and indexes in one
-//! atomic RocksDB write batch.
+//! and committed in two atomic RocksDB write batches: [`Storage::commit_block_data`] (block,
+//! receipts, indexes, state diff: enough to publish it) and [`Storage::write_state`] (state
+//! and tries); the store serves the state in between from memory and replays the diff after
+//! a crash.
 //!
 //! Blocks hold [`LanesTxEnvelope`]s: Ethereum's signed transactions plus the deposit (type
 //! 0x7e, [`tx`]), an L1 message that needs no signature and is never skipped; both executors
@@ -50,7 +52,7 @@ pub use genesis::{GenesisSpec, install_system_contract, read_genesis_file};
 pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
-pub use storage::{Storage, StorageOptions, TxLocation};
+pub use storage::{CommitSync, Storage, StorageOptions, TxLocation};
 pub use tx::{
     DEPOSIT_RECEIPT_VERSION, DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope,
     LanesTxType, TxDeposit, recovered_deposit, user_deposit_source_hash,

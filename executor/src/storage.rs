@@ -1,4 +1,17 @@
-//! RocksDB storage: flat state, blocks, receipts and indexes, one atomic write batch per block.
+//! RocksDB storage: flat state, blocks, receipts and indexes, committed per block in two
+//! atomic write batches.
+//!
+//! A block is committed in two steps so that it can be published before its state lands:
+//! 1. [`Storage::commit_block_data`]: header, body, receipts, indexes, the new head and the
+//!    block's state diff (`state_diffs`), synced. From here the block is durable and can be
+//!    served; readers of this store see its state through an in-memory overlay.
+//! 2. [`Storage::write_state`]: flat state, hashed state, trie nodes and the new state head;
+//!    the diff is deleted in the same batch. Not synced: the diff is the durable copy, and
+//!    opening the store replays any diff past the state head (a crash between the steps).
+//!
+//! At most one block's state is unwritten: the next block's state root builds on the stored
+//! tries, so [`Storage::state_root`] and [`Storage::commit_block_data`] write it first.
+//! [`Storage::commit_block`] does both steps at once.
 //!
 //! Column families:
 //! - `accounts`: address → [`StoredAccount`] (72 bytes)
@@ -9,15 +22,17 @@
 //! - `bodies`: number → RLP list of (sender, EIP-2718 transaction)
 //! - `receipts`: number → RLP list of EIP-2718 receipts
 //! - `tx_index`: transaction hash → number ‖ index (8 + 4 bytes BE)
-//! - `meta`: `head`, `chain_id`, `genesis_hash`, and `aux/<key>` values other components keep
-//!   beside the chain ([`Storage::aux`])
+//! - `meta`: `head`, `state_head` (the block the state columns describe), `chain_id`,
+//!   `genesis_hash`, and `aux/<key>` values other components keep beside the chain
+//!   ([`Storage::aux`])
+//! - `state_diffs`: number → the block's [`StateChanges`] while its state is unwritten
 //! - `hashed_accounts`: keccak(address) → account trie leaf (RLP of `TrieAccount`)
 //! - `hashed_storage`: keccak(address) ‖ keccak(slot) → storage trie leaf (RLP of the value)
 //! - `account_trie`: nibble path (one nibble per byte) → branch node ([`crate::trie::nodes`])
 //! - `storage_trie`: keccak(address) ‖ nibble path → branch node
 //!
 //! The last four are the state root's working set ([`crate::trie`]); they are written in the
-//! same batch as the flat state, so the tries always describe the committed head.
+//! same batch as the flat state, so the tries always describe the state head.
 
 use crate::tx::{LanesReceipt, LanesTxEnvelope};
 use crate::{
@@ -38,7 +53,7 @@ use alloy_consensus::{Header, transaction::Recovered};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode,
     Options, ReadOptions, Snapshot, WriteBatch, WriteOptions,
@@ -59,7 +74,8 @@ const CF_HASHED_ACCOUNTS: &str = trie::db::HASHED_ACCOUNTS;
 const CF_HASHED_STORAGE: &str = trie::db::HASHED_STORAGE;
 const CF_ACCOUNT_TRIE: &str = trie::db::ACCOUNT_TRIE;
 const CF_STORAGE_TRIE: &str = trie::db::STORAGE_TRIE;
-const ALL_CFS: [&str; 14] = [
+const CF_STATE_DIFFS: &str = "state_diffs";
+const ALL_CFS: [&str; 15] = [
     CF_ACCOUNTS,
     CF_STORAGE,
     CF_BYTECODE,
@@ -74,9 +90,13 @@ const ALL_CFS: [&str; 14] = [
     CF_HASHED_STORAGE,
     CF_ACCOUNT_TRIE,
     CF_STORAGE_TRIE,
+    CF_STATE_DIFFS,
 ];
 
 const META_HEAD: &[u8] = b"head";
+/// The block whose state the state columns hold; absent in data directories written before
+/// the two-step commit, where it is the head.
+const META_STATE_HEAD: &[u8] = b"state_head";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 /// Prefix of [`Storage::aux`] keys, which keeps them apart from the chain's own.
@@ -86,6 +106,95 @@ const META_AUX_PREFIX: &str = "aux/";
 struct StoredTx {
     sender: Address,
     encoded: Bytes,
+}
+
+/// A block's [`StateChanges`] as `state_diffs` keeps them.
+#[derive(RlpEncodable, RlpDecodable)]
+struct StoredDiff {
+    accounts: Vec<StoredAccountDiff>,
+    codes: Vec<StoredCode>,
+}
+
+#[derive(RlpEncodable, RlpDecodable)]
+struct StoredAccountDiff {
+    address: Address,
+    /// [`StoredAccount::encode`], empty when the account was deleted.
+    info: Bytes,
+    storage_cleared: bool,
+    slots: Vec<StoredSlot>,
+}
+
+#[derive(RlpEncodable, RlpDecodable)]
+struct StoredSlot {
+    slot: U256,
+    value: U256,
+}
+
+#[derive(RlpEncodable, RlpDecodable)]
+struct StoredCode {
+    hash: B256,
+    code: Bytes,
+}
+
+fn encode_diff(changes: &StateChanges) -> Vec<u8> {
+    let diff = StoredDiff {
+        accounts: changes
+            .accounts
+            .iter()
+            .map(|(address, change)| StoredAccountDiff {
+                address: *address,
+                info: change
+                    .info
+                    .map_or_else(Bytes::new, |info| Bytes::copy_from_slice(&info.encode())),
+                storage_cleared: change.storage_cleared,
+                slots: change
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| StoredSlot {
+                        slot: *slot,
+                        value: *value,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        codes: changes
+            .codes
+            .iter()
+            .map(|(hash, code)| StoredCode {
+                hash: *hash,
+                code: code.clone(),
+            })
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(diff.length());
+    diff.encode(&mut out);
+    out
+}
+
+fn decode_diff(mut raw: &[u8]) -> ExecutorResult<StateChanges> {
+    let diff =
+        StoredDiff::decode(&mut raw).map_err(|e| ExecutorError::corrupt(CF_STATE_DIFFS, e))?;
+    let mut changes = StateChanges::default();
+    for account in diff.accounts {
+        let info = match account.info.is_empty() {
+            true => None,
+            false => Some(StoredAccount::decode(&account.info)?),
+        };
+        changes.accounts.insert(
+            account.address,
+            crate::state::AccountChange {
+                info,
+                storage_cleared: account.storage_cleared,
+                storage: account
+                    .slots
+                    .into_iter()
+                    .map(|s| (s.slot, s.value))
+                    .collect(),
+            },
+        );
+    }
+    changes.codes = diff.codes.into_iter().map(|c| (c.hash, c.code)).collect();
+    Ok(changes)
 }
 
 /// Where a transaction landed.
@@ -102,16 +211,92 @@ pub struct TxLocation {
 pub struct StorageOptions {
     /// Block cache size in bytes.
     pub cache_bytes: usize,
-    /// fsync the write-ahead log on every block commit, so a power loss cannot lose a block
-    /// whose receipts were served.
-    pub sync_commits: bool,
+    /// When a block's write is made durable.
+    pub sync: CommitSync,
 }
 
 impl Default for StorageOptions {
     fn default() -> Self {
         Self {
             cache_bytes: 256 << 20,
-            sync_commits: true,
+            sync: CommitSync::AfterPublish,
+        }
+    }
+}
+
+/// When step 1 of a commit ([`Storage::commit_block_data`]) is fsynced. Either way its write
+/// reaches the operating system before the call returns, so a crash of the process loses no
+/// block; the choice is about power loss and kernel crashes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CommitSync {
+    /// Before the call returns: no block that was published can be lost. Every block waits
+    /// for the disk's fsync, whose tail (hundreds of milliseconds on a shared virtual disk)
+    /// then shows in the inclusion latency.
+    BeforePublish,
+    /// Right after, on a background thread: a power loss can lose the blocks of the fsync
+    /// in progress (milliseconds normally). Those blocks are not on L1 yet, the same exposure
+    /// an OP Stack sequencer's unsafe blocks have.
+    #[default]
+    AfterPublish,
+    /// Never (tests and throwaway stores).
+    Never,
+}
+
+/// Thread that fsyncs the write-ahead log when asked ([`CommitSync::AfterPublish`]).
+struct WalSyncer {
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl WalSyncer {
+    fn start(db: Arc<DB>) -> ExecutorResult<Self> {
+        // One slot: a request still queued covers every write made before the thread takes
+        // it, so requests coalesce while an fsync is running.
+        let (wake, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let failed = Arc::new(Mutex::new(None));
+        let failure = failed.clone();
+        let thread = std::thread::Builder::new()
+            .name("lanes-wal-sync".into())
+            .spawn(move || {
+                for () in requests {
+                    if let Err(err) = db.flush_wal(true) {
+                        tracing::error!(target: "lanes::storage", %err, "fsync of the write-ahead log failed");
+                        *failure.lock() = Some(err.to_string());
+                    }
+                }
+            })
+            .map_err(|e| ExecutorError::corrupt("wal", format!("cannot start the fsync thread: {e}")))?;
+        Ok(Self {
+            wake: Some(wake),
+            thread: Some(thread),
+            failed,
+        })
+    }
+
+    /// Asks for an fsync of everything written so far; fails if an earlier one failed.
+    fn request(&self) -> ExecutorResult<()> {
+        if let Some(err) = self.failed.lock().clone() {
+            return Err(ExecutorError::corrupt(
+                "wal",
+                format!("an fsync of the write-ahead log failed: {err}"),
+            ));
+        }
+        if let Some(wake) = &self.wake {
+            // Full means a request is queued and will fsync this write too.
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WalSyncer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after its last fsync; joining releases its
+        // handle on the database before the store is reopened.
+        self.wake.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -120,18 +305,38 @@ impl Default for StorageOptions {
 pub struct Storage {
     /// Declared before `db` so it drops first: its thread holds snapshots of the database.
     history: Option<History>,
+    /// Declared before `db` for the same reason: its thread holds the database.
+    wal_syncer: Option<WalSyncer>,
     db: Arc<DB>,
+    /// fsync a block's data write before it returns ([`CommitSync::BeforePublish`]).
     sync_commits: bool,
+    /// fsync the rare writes outside blocks (genesis, [`Storage::put_aux`]) unless the store
+    /// never syncs.
+    sync_other: bool,
     /// The trie update [`Storage::state_root`] computed, kept for the `commit_block` of the
     /// same changes so the tries are not walked twice per block.
     pending_trie: Mutex<Option<PendingTrie>>,
-    /// Branch nodes of the committed head that the root computation reads block after
-    /// block (the tops of the big tries).
+    /// Branch nodes of the state head that the root computation reads block after block
+    /// (the tops of the big tries).
     node_cache: NodeCache,
+    /// The block whose data is written but whose state is not (step 1 of a commit done,
+    /// step 2 not): reads see its changes on top of the state columns.
+    unwritten: RwLock<Option<Arc<Unwritten>>>,
+    /// Serialises state writes (the committer's and a proof's that needs the head's tries).
+    state_writes: Mutex<()>,
+}
+
+/// A block whose header, body, receipts and diff are durable but whose state is not.
+struct Unwritten {
+    number: u64,
+    hash: B256,
+    state_root: B256,
+    changes: Arc<StateChanges>,
+    trie: StateTrieUpdate,
 }
 
 struct PendingTrie {
-    head: Option<(u64, B256)>,
+    head: Option<u64>,
     changes: StateChanges,
     update: StateTrieUpdate,
 }
@@ -236,16 +441,70 @@ impl Storage {
             cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
-        Ok(Self {
+        let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs)?);
+        let storage = Self {
             history: None,
-            db: Arc::new(db),
-            sync_commits: options.sync_commits,
+            db: db.clone(),
+            sync_commits: options.sync == CommitSync::BeforePublish,
+            sync_other: options.sync != CommitSync::Never,
+            wal_syncer: match options.sync {
+                CommitSync::AfterPublish => Some(WalSyncer::start(db.clone())?),
+                CommitSync::BeforePublish | CommitSync::Never => None,
+            },
             pending_trie: Mutex::new(None),
             // Decoded nodes are about 300 bytes with their map entry; a quarter of the
             // block cache budget on top of it holds the top levels of the big tries.
             node_cache: NodeCache::new(options.cache_bytes / 4 / 300),
-        })
+            unwritten: RwLock::new(None),
+            state_writes: Mutex::new(()),
+        };
+        storage.recover_state()?;
+        Ok(storage)
+    }
+
+    /// Writes the state of blocks whose data landed but whose state did not (a crash
+    /// between the two steps of a commit), from their stored diffs, checking each against
+    /// its header's state root.
+    fn recover_state(&self) -> ExecutorResult<()> {
+        let (Some((head, _)), Some(state_head)) = (self.head()?, self.state_head()?) else {
+            return Ok(());
+        };
+        for number in state_head.saturating_add(1)..=head {
+            let raw = self
+                .db
+                .get_cf(self.cf(CF_STATE_DIFFS), number.to_be_bytes())?
+                .ok_or_else(|| {
+                    ExecutorError::corrupt(
+                        CF_STATE_DIFFS,
+                        format!("no diff for block {number} past the state head {state_head}"),
+                    )
+                })?;
+            let changes = decode_diff(&raw)?;
+            let header = self
+                .header(number)?
+                .ok_or_else(|| ExecutorError::corrupt("headers", format!("no header {number}")))?;
+            let trie = self.state_trie_update(&changes)?;
+            if trie.root != header.state_root {
+                return Err(ExecutorError::corrupt(
+                    CF_STATE_DIFFS,
+                    format!(
+                        "the diff of block {number} gives state root {}, its header has {}",
+                        trie.root, header.state_root
+                    ),
+                ));
+            }
+            tracing::info!(target: "lanes::storage", number, "writing the state of a block committed without it");
+            let hash = header.hash_slow();
+            *self.unwritten.write() = Some(Arc::new(Unwritten {
+                number,
+                hash,
+                state_root: header.state_root,
+                changes: Arc::new(changes),
+                trie,
+            }));
+            self.write_state()?;
+        }
+        Ok(())
     }
 
     fn tables<'a>(&'a self, snapshot: Option<&'a Snapshot<'a>>) -> TrieTables<'a> {
@@ -320,8 +579,10 @@ impl Storage {
             META_CHAIN_ID,
             genesis.chain_id.to_be_bytes(),
         );
-        self.write_block(&mut batch, &block, &genesis.alloc, &trie);
-        self.write_with_trie(batch, &trie)?;
+        self.write_block_data(&mut batch, &block);
+        self.write_state_columns(&mut batch, &genesis.alloc, &trie);
+        batch.put_cf(self.cf(CF_META), META_STATE_HEAD, 0u64.to_be_bytes());
+        self.write_with_trie(batch, &trie, self.sync_other)?;
         Ok((0, genesis_hash))
     }
 
@@ -346,14 +607,14 @@ impl Storage {
     pub fn put_aux(&self, key: &str, value: &[u8]) -> ExecutorResult<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), format!("{META_AUX_PREFIX}{key}"), value);
-        self.write(batch)
+        self.write(batch, self.sync_other)
     }
 
     /// Removes the value under `key` (see [`Storage::aux`]).
     pub fn delete_aux(&self, key: &str) -> ExecutorResult<()> {
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_META), format!("{META_AUX_PREFIX}{key}"));
-        self.write(batch)
+        self.write(batch, self.sync_other)
     }
 
     /// Genesis hash recorded at initialisation.
@@ -364,7 +625,21 @@ impl Storage {
             .and_then(|v| B256::try_from(v.as_slice()).ok()))
     }
 
-    /// The committed head `(number, hash)`.
+    /// The block the state columns and tries describe: the head, or the block before it
+    /// while the head's state is being written ([`Storage::write_state`]).
+    pub fn state_head(&self) -> ExecutorResult<Option<u64>> {
+        let key = match self.db.get_cf(self.cf(CF_META), META_STATE_HEAD)? {
+            Some(number) => number,
+            None => match self.db.get_cf(self.cf(CF_META), META_HEAD)? {
+                Some(number) => number,
+                None => return Ok(None),
+            },
+        };
+        be_u64(&key, "meta").map(Some)
+    }
+
+    /// The committed head `(number, hash)`: the last block whose data is written (its state
+    /// may still be being written, readers see it either way).
     pub fn head(&self) -> ExecutorResult<Option<(u64, B256)>> {
         let Some(number) = self.db.get_cf(self.cf(CF_META), META_HEAD)? else {
             return Ok(None);
@@ -376,29 +651,94 @@ impl Storage {
         Ok(Some((number, hash)))
     }
 
-    /// Commits a sealed block and its state changes atomically: state, hashed state, trie
-    /// nodes, header, body, receipts, indexes and the new head land together or not at all.
+    /// Commits a sealed block and its state changes: both steps of a commit
+    /// ([`Storage::commit_block_data`], then [`Storage::write_state`]).
+    pub fn commit_block(&self, block: &SealedBlock, changes: &StateChanges) -> ExecutorResult<()> {
+        self.commit_block_data(block, Arc::new(changes.clone()))?;
+        self.write_state()
+    }
+
+    /// Step 1 of a commit: header, body, receipts, indexes, the new head and the block's
+    /// state diff land together or not at all, synced when the store syncs commits. The
+    /// block can be served once this returns: reads see its state on top of the state
+    /// columns until [`Storage::write_state`] writes it.
     ///
     /// The trie update is the one [`Storage::state_root`] computed for the same changes on
-    /// the same head, or computed here. The header's state root is not checked against it
+    /// the same state, or computed here. The header's state root is not checked against it
     /// (callers seal the header with the root they got from [`Storage::state_root`]).
-    pub fn commit_block(&self, block: &SealedBlock, changes: &StateChanges) -> ExecutorResult<()> {
-        let trie = match self.take_pending_trie(changes)? {
+    pub fn commit_block_data(
+        &self,
+        block: &SealedBlock,
+        changes: Arc<StateChanges>,
+    ) -> ExecutorResult<()> {
+        let _writer = self.state_writes.lock();
+        // The trie update below builds on the parent's state.
+        self.write_unwritten_state()?;
+        let trie = match self.take_pending_trie(&changes)? {
             Some(trie) => trie,
-            None => self.state_trie_update(changes)?,
+            None => self.state_trie_update(&changes)?,
         };
         let mut batch = WriteBatch::default();
-        self.write_block(&mut batch, block, changes, &trie);
-        self.write_with_trie(batch, &trie)?;
+        self.write_block_data(&mut batch, block);
+        batch.put_cf(
+            self.cf(CF_STATE_DIFFS),
+            block.number().to_be_bytes(),
+            encode_diff(&changes),
+        );
+        self.write(batch, self.sync_commits)?;
+        if let Some(syncer) = &self.wal_syncer {
+            syncer.request()?;
+        }
+        // Until this lands, a reader of `head()` may see the new head over the parent's state
+        // (`Storage::l1_messages_included` allows for it); readers that follow the chain's
+        // published head never do, as it is published after this returns.
+        *self.unwritten.write() = Some(Arc::new(Unwritten {
+            number: block.number(),
+            hash: block.hash,
+            state_root: block.header.state_root,
+            changes,
+            trie,
+        }));
+        Ok(())
+    }
+
+    /// Step 2 of a commit: writes the state of the block [`Storage::commit_block_data`] left
+    /// unwritten (flat state, hashed state, tries, state head) in one batch. A no-op when
+    /// there is none.
+    pub fn write_state(&self) -> ExecutorResult<()> {
+        let _writer = self.state_writes.lock();
+        self.write_unwritten_state()
+    }
+
+    /// [`Storage::write_state`] with the writer lock held.
+    fn write_unwritten_state(&self) -> ExecutorResult<()> {
+        let Some(unwritten) = self.unwritten.read().clone() else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::default();
+        self.write_state_columns(&mut batch, &unwritten.changes, &unwritten.trie);
+        let number = unwritten.number.to_be_bytes();
+        batch.delete_cf(self.cf(CF_STATE_DIFFS), number);
+        batch.put_cf(self.cf(CF_META), META_STATE_HEAD, number);
+        // Not synced: if it is lost, the synced diff is replayed at the next open.
+        self.write_with_trie(batch, &unwritten.trie, false)?;
+        // Readers that took the overlay before this point still read correct values: the
+        // overlay holds what the columns now hold.
+        *self.unwritten.write() = None;
         if let Some(history) = &self.history {
-            history.record(block.number(), block.hash, block.header.state_root);
+            history.record(unwritten.number, unwritten.hash, unwritten.state_root);
         }
         Ok(())
     }
 
     /// Writes `batch`, which carries `trie`, and brings the node cache up to date.
-    fn write_with_trie(&self, batch: WriteBatch, trie: &StateTrieUpdate) -> ExecutorResult<()> {
-        if let Err(err) = self.write(batch) {
+    fn write_with_trie(
+        &self,
+        batch: WriteBatch,
+        trie: &StateTrieUpdate,
+        sync: bool,
+    ) -> ExecutorResult<()> {
+        if let Err(err) = self.write(batch, sync) {
             self.node_cache.clear();
             return Err(err);
         }
@@ -413,9 +753,10 @@ impl Storage {
     /// The state root after applying `changes` to the committed head, computed
     /// incrementally over the stored tries: the cost follows the size of `changes`, not of
     /// the state. The trie update is kept for the [`Storage::commit_block`] of the same
-    /// changes that normally follows.
+    /// changes that normally follows. The head's state is written first if it is not yet.
     pub fn state_root(&self, changes: &StateChanges) -> ExecutorResult<B256> {
-        let head = self.head()?;
+        self.write_state()?;
+        let head = self.state_head()?;
         let update = self.state_trie_update(changes)?;
         let root = update.root;
         *self.pending_trie.lock() = Some(PendingTrie {
@@ -436,7 +777,10 @@ impl Storage {
         let Some(pending) = self.pending_trie.lock().take() else {
             return Ok(None);
         };
-        Ok((pending.head == self.head()? && pending.changes == *changes).then_some(pending.update))
+        Ok(
+            (pending.head == self.state_head()? && pending.changes == *changes)
+                .then_some(pending.update),
+        )
     }
 
     /// The state root the stored tries give, with nothing applied on top. Cheap: only the
@@ -445,14 +789,13 @@ impl Storage {
         trie::stored_root(&self.tables(None))
     }
 
-    /// Checks that the stored tries give the head header's state root; a mismatch means the
-    /// trie tables are missing (a data directory written before they existed) or corrupt.
-    /// Returns the head `(number, hash)`.
+    /// Checks that the stored tries give the state root of the block they describe (the
+    /// head, once its state is written); a mismatch means the trie tables are missing (a
+    /// data directory written before they existed) or corrupt. Returns that block's
+    /// `(number, hash)`.
     pub fn check_state_root(&self) -> ExecutorResult<(u64, B256)> {
         let snapshot = self.snapshot();
-        let (number, hash) = snapshot
-            .head()?
-            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let (number, hash) = snapshot.trie_block()?;
         let header = snapshot.header(number)?;
         let root = trie::stored_root(&self.tables(Some(&snapshot.snapshot)))?;
         if root != header.state_root {
@@ -466,37 +809,35 @@ impl Storage {
         Ok((number, hash))
     }
 
-    /// Recomputes the head's state root in every way there is (flat state, hashed state,
-    /// stored trie) on one consistent snapshot. Reads the whole state: for tools, not for
-    /// the node.
+    /// Recomputes the state root of the block the state columns describe in every way there
+    /// is (flat state, hashed state, stored trie) on one consistent snapshot. Reads the whole
+    /// state: for tools, not for the node.
     pub fn verify_state_root(&self) -> ExecutorResult<StateRootCheck> {
+        self.write_state()?;
         let snapshot = self.snapshot();
-        let head = snapshot
-            .head()?
-            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let head = snapshot.trie_block()?;
         let header_root = snapshot.header(head.0)?.state_root;
         let tables = self.tables(Some(&snapshot.snapshot));
         Ok(StateRootCheck {
             head,
             header_root,
-            flat_root: crate::root::state_root(&snapshot.flat_state()?),
+            flat_root: crate::root::state_root(&snapshot.columns_flat_state()?),
             hashed: trie::recompute_from_hashed(&tables)?,
             trie_root: trie::stored_root(&tables)?,
         })
     }
 
-    /// EIP-1186 proofs of `address` and its `slots` at the head, with the head
-    /// `(number, hash)` they are for (read from one snapshot, so a block committed meanwhile
-    /// cannot mix in).
+    /// EIP-1186 proofs of `address` and its `slots` at the block the tries describe, with
+    /// that block's `(number, hash)` (read from one snapshot, so a block committed meanwhile
+    /// cannot mix in). That is the head unless the head's state is being written;
+    /// [`Storage::account_proof_at`] waits for it.
     pub fn account_proof(
         &self,
         address: Address,
         slots: &[B256],
     ) -> ExecutorResult<((u64, B256), AccountProof)> {
         let snapshot = self.snapshot();
-        let head = snapshot
-            .head()?
-            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let head = snapshot.trie_block()?;
         let header = snapshot.header(head.0)?;
         let proof = trie::account_proof(&self.tables(Some(&snapshot.snapshot)), address, slots)?;
         if proof.state_root != header.state_root {
@@ -512,34 +853,45 @@ impl Storage {
     }
 
     /// How many L1 messages (deposit transactions) the chain has executed up to and including
-    /// block `number`: the [`crate::L1_MESSAGE_COUNTER`] of the head state, less the deposits
-    /// of the blocks after `number`. Cheap for recent blocks, which is what the batcher asks.
+    /// block `number`: the [`crate::L1_MESSAGE_COUNTER`] of the state, corrected by the
+    /// deposits of the blocks between the state's block and `number`. Cheap for recent
+    /// blocks, which is what the batcher asks.
     pub fn l1_messages_included(&self, number: u64) -> ExecutorResult<u64> {
         let snapshot = self.snapshot();
-        let Some((head, _)) = snapshot.head()? else {
+        let Some(state_block) = snapshot.state_block()? else {
             return Ok(0);
         };
-        let mut count = snapshot
+        let counter = snapshot
             .account(crate::L1_MESSAGE_COUNTER)?
             .map_or(0, |a| a.nonce);
         // Committed blocks never change, so reading them outside the snapshot is safe.
-        for later in number.saturating_add(1)..=head {
-            let block = self.block(later)?.ok_or_else(|| {
-                ExecutorError::corrupt("bodies", format!("no block {later} below head {head}"))
-            })?;
-            let deposits = block
-                .transactions
-                .iter()
-                .filter(|tx| tx.tx.inner().is_deposit())
-                .count() as u64;
-            count = count.checked_sub(deposits).ok_or_else(|| {
+        let deposits = |blocks: std::ops::RangeInclusive<u64>| -> ExecutorResult<u64> {
+            let mut total = 0u64;
+            for n in blocks {
+                let block = self.block(n)?.ok_or_else(|| {
+                    ExecutorError::corrupt("bodies", format!("no block {n} at or below the head"))
+                })?;
+                total += block
+                    .transactions
+                    .iter()
+                    .filter(|tx| tx.tx.inner().is_deposit())
+                    .count() as u64;
+            }
+            Ok(total)
+        };
+        if number >= state_block {
+            // A head whose data landed a moment before its state; nothing past the head.
+            let head = snapshot.head()?.map_or(state_block, |(head, _)| head);
+            return Ok(counter + deposits(state_block + 1..=number.min(head))?);
+        }
+        counter
+            .checked_sub(deposits(number + 1..=state_block)?)
+            .ok_or_else(|| {
                 ExecutorError::corrupt(
                     "state",
                     "more deposits in blocks than the L1 message counter",
                 )
-            })?;
-        }
-        Ok(count)
+            })
     }
 
     /// EIP-1186 proofs of `address` and its `slots` at block `number`: the head, or one of
@@ -551,7 +903,16 @@ impl Storage {
         address: Address,
         slots: &[B256],
     ) -> ExecutorResult<Option<((u64, B256), AccountProof)>> {
-        if self.head()?.is_some_and(|(head, _)| head == number) {
+        // The head's state may still be being written: its proof needs its tries.
+        if self
+            .unwritten
+            .read()
+            .as_ref()
+            .is_some_and(|u| u.number == number)
+        {
+            self.write_state()?;
+        }
+        if self.state_head()? == Some(number) {
             let (head, proof) = self.account_proof(address, slots)?;
             // The head moved on between the two reads: fall through to the kept states.
             if head.0 == number {
@@ -564,9 +925,9 @@ impl Storage {
         }
     }
 
-    fn write(&self, batch: WriteBatch) -> ExecutorResult<()> {
+    fn write(&self, batch: WriteBatch, sync: bool) -> ExecutorResult<()> {
         let mut opts = WriteOptions::default();
-        opts.set_sync(self.sync_commits);
+        opts.set_sync(sync);
         self.db.write_opt(batch, &opts)?;
         Ok(())
     }
@@ -620,10 +981,10 @@ impl Storage {
         }
     }
 
-    fn write_block(
+    /// The state columns of `changes`: flat state, code, hashed state and trie nodes.
+    fn write_state_columns(
         &self,
         batch: &mut WriteBatch,
-        block: &SealedBlock,
         changes: &StateChanges,
         trie: &StateTrieUpdate,
     ) {
@@ -657,7 +1018,10 @@ impl Storage {
         for (hash, code) in &changes.codes {
             batch.put_cf(self.cf(CF_BYTECODE), hash, code);
         }
+    }
 
+    /// The block columns: header, hashes, body, receipts, transaction index and the head.
+    fn write_block_data(&self, batch: &mut WriteBatch, block: &SealedBlock) {
         let number = block.number().to_be_bytes();
         let mut header = Vec::new();
         block.header.encode(&mut header);
@@ -784,10 +1148,19 @@ impl Storage {
 
     /// A consistent point-in-time view of the state, unaffected by later commits.
     pub fn snapshot(&self) -> StorageSnapshot<'_> {
-        StorageSnapshot {
+        // The overlay first: a block whose data lands after it is not in the snapshot's
+        // state either, and one whose state lands before the snapshot is dropped below.
+        let unwritten = self.unwritten.read().clone();
+        let snapshot = self.db.snapshot();
+        let mut snapshot = StorageSnapshot {
             storage: self,
-            snapshot: self.db.snapshot(),
-        }
+            snapshot,
+            unwritten: None,
+        };
+        // On a read error keep the overlay: on top of its own state it reads the same.
+        let state_head = snapshot.trie_head().ok().flatten();
+        snapshot.unwritten = unwritten.filter(|u| state_head.is_none_or(|h| u.number > h));
+        snapshot
     }
 
     /// Flushes the memtables and compacts every column family into one sorted run: the
@@ -857,17 +1230,35 @@ impl Storage {
     }
 }
 
+/// A single read consults the unwritten block first. Should its state land between that
+/// look and the column read, the column holds the same value or a later block's: each read
+/// returns the value at some block at or after the head it started at.
 impl StateReader for Storage {
     fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        if let Some(unwritten) = &*self.unwritten.read()
+            && let Some(info) = unwritten.changes.account(&address)
+        {
+            return Ok(info);
+        }
         self.read_account(self.db.get_cf(self.cf(CF_ACCOUNTS), address)?)
     }
     fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        if let Some(unwritten) = &*self.unwritten.read()
+            && let Some(value) = unwritten.changes.storage(&address, &slot)
+        {
+            return Ok(value);
+        }
         Ok(self
             .db
             .get_cf(self.cf(CF_STORAGE), storage_key(&address, &slot))?
             .map_or(U256::ZERO, |v| U256::from_be_slice(&v)))
     }
     fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
+        if let Some(unwritten) = &*self.unwritten.read()
+            && let Some(code) = unwritten.changes.codes.get(&hash)
+        {
+            return Ok(Some(code.clone()));
+        }
         Ok(self.db.get_cf(self.cf(CF_BYTECODE), hash)?.map(Bytes::from))
     }
     fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
@@ -877,7 +1268,7 @@ impl StateReader for Storage {
 
 impl FullState for Storage {
     fn flat_state(&self) -> ExecutorResult<FlatState> {
-        self.read_flat_state(ReadOptions::default)
+        self.snapshot().flat_state()
     }
 
     fn state_root_after(&self, changes: &StateChanges) -> ExecutorResult<B256> {
@@ -889,6 +1280,8 @@ impl FullState for Storage {
 pub struct StorageSnapshot<'a> {
     storage: &'a Storage,
     snapshot: Snapshot<'a>,
+    /// The block whose state was not written when the snapshot was taken.
+    unwritten: Option<Arc<Unwritten>>,
 }
 
 impl std::fmt::Debug for StorageSnapshot<'_> {
@@ -915,16 +1308,62 @@ impl StorageSnapshot<'_> {
         let number = be_u64(&number, "meta")?;
         Ok(self.block_hash(number)?.map(|hash| (number, hash)))
     }
+
+    /// `(number, hash)` of the block the snapshot's tries describe.
+    fn trie_block(&self) -> ExecutorResult<(u64, B256)> {
+        let number = self
+            .trie_head()?
+            .ok_or_else(|| ExecutorError::Mismatch("the data directory holds no chain".into()))?;
+        let hash = self.block_hash(number)?.ok_or_else(|| {
+            ExecutorError::corrupt("canonical", format!("no hash for state head {number}"))
+        })?;
+        Ok((number, hash))
+    }
+
+    /// The block the snapshot's state columns and tries describe.
+    fn trie_head(&self) -> ExecutorResult<Option<u64>> {
+        let cf = self.storage.cf(CF_META);
+        let key = match self.snapshot.get_cf(cf, META_STATE_HEAD)? {
+            Some(number) => number,
+            None => match self.snapshot.get_cf(cf, META_HEAD)? {
+                Some(number) => number,
+                None => return Ok(None),
+            },
+        };
+        be_u64(&key, "meta").map(Some)
+    }
+
+    /// The block whose state the snapshot's reads give (the tries may be one behind).
+    pub fn state_block(&self) -> ExecutorResult<Option<u64>> {
+        match &self.unwritten {
+            Some(unwritten) => Ok(Some(unwritten.number)),
+            None => self.trie_head(),
+        }
+    }
 }
 
 impl StateReader for StorageSnapshot<'_> {
     fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        if let Some(info) = self
+            .unwritten
+            .as_ref()
+            .and_then(|u| u.changes.account(&address))
+        {
+            return Ok(info);
+        }
         self.storage.read_account(
             self.snapshot
                 .get_cf(self.storage.cf(CF_ACCOUNTS), address)?,
         )
     }
     fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        if let Some(value) = self
+            .unwritten
+            .as_ref()
+            .and_then(|u| u.changes.storage(&address, &slot))
+        {
+            return Ok(value);
+        }
         Ok(self
             .snapshot
             .get_cf(self.storage.cf(CF_STORAGE), storage_key(&address, &slot))?
@@ -943,13 +1382,24 @@ impl StateReader for StorageSnapshot<'_> {
     }
 }
 
-impl FullState for StorageSnapshot<'_> {
-    fn flat_state(&self) -> ExecutorResult<FlatState> {
+impl StorageSnapshot<'_> {
+    /// The state columns alone, without the unwritten block: what the tries describe.
+    fn columns_flat_state(&self) -> ExecutorResult<FlatState> {
         self.storage.read_flat_state(|| {
             let mut opts = ReadOptions::default();
             opts.set_snapshot(&self.snapshot);
             opts
         })
+    }
+}
+
+impl FullState for StorageSnapshot<'_> {
+    fn flat_state(&self) -> ExecutorResult<FlatState> {
+        let mut state = self.columns_flat_state()?;
+        if let Some(unwritten) = &self.unwritten {
+            state.apply(&unwritten.changes);
+        }
+        Ok(state)
     }
 }
 
@@ -1131,5 +1581,236 @@ mod tests {
         let flat = storage.flat_state().unwrap();
         assert_eq!(flat.accounts.len(), 1);
         assert_eq!(flat.storage[&a].len(), 1);
+    }
+
+    /// Changes that exercise every part of a diff: a new account with code and storage, a
+    /// deleted account, cleared storage with new slots, and a zeroed slot.
+    fn varied_changes(seed: u8) -> StateChanges {
+        let mut changes = StateChanges::default();
+        let code = Bytes::from(vec![0x60, seed, 0x00]);
+        let code_hash = alloy_primitives::keccak256(&code);
+        changes.codes.insert(code_hash, code);
+        let mut contract = AccountChange {
+            info: Some(StoredAccount {
+                nonce: 1,
+                balance: U256::from(seed),
+                code_hash,
+            }),
+            storage_cleared: true,
+            ..Default::default()
+        };
+        contract
+            .storage
+            .insert(U256::from(1), U256::from(seed) + U256::from(1));
+        contract.storage.insert(U256::from(2), U256::ZERO);
+        changes
+            .accounts
+            .insert(Address::repeat_byte(0xc0 | seed), contract);
+        changes.accounts.insert(
+            Address::repeat_byte(0xd0 | seed),
+            AccountChange {
+                info: None,
+                storage_cleared: true,
+                ..Default::default()
+            },
+        );
+        let mut payer = AccountChange {
+            info: Some(StoredAccount {
+                nonce: u64::from(seed),
+                balance: U256::MAX - U256::from(seed),
+                code_hash: KECCAK256_EMPTY,
+            }),
+            ..Default::default()
+        };
+        payer.storage.insert(U256::MAX, U256::from(7));
+        changes
+            .accounts
+            .insert(Address::repeat_byte(0xe0 | seed), payer);
+        changes
+    }
+
+    /// A dev chain at genesis and block 1 on it, sealed with the root of `changes`.
+    fn genesis_and_block(storage: &Storage, changes: &StateChanges) -> SealedBlock {
+        genesis_and_block_with(storage, changes, vec![], vec![])
+    }
+
+    fn genesis_and_block_with(
+        storage: &Storage,
+        changes: &StateChanges,
+        transactions: Vec<BlockTx>,
+        receipts: Vec<LanesReceipt>,
+    ) -> SealedBlock {
+        let genesis = GenesisSpec::dev(42069, 30_000_000).unwrap();
+        let (_, genesis_hash) = storage.init_or_check_genesis(&genesis).unwrap();
+        let header = Header {
+            number: 1,
+            parent_hash: genesis_hash,
+            state_root: storage.state_root(changes).unwrap(),
+            ..Default::default()
+        };
+        SealedBlock::new(header, transactions, receipts)
+    }
+
+    #[test]
+    fn l1_messages_included_holds_while_a_heads_state_is_unwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = |storage: &Storage| {
+            (0..=1)
+                .map(|n| storage.l1_messages_included(n).unwrap())
+                .collect::<Vec<_>>()
+        };
+        {
+            let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+            // Block 1 executes two deposits: the message counter goes from 0 to 2.
+            let mut changes = StateChanges::default();
+            changes.accounts.insert(
+                crate::L1_MESSAGE_COUNTER,
+                AccountChange {
+                    info: Some(StoredAccount {
+                        nonce: 2,
+                        balance: U256::ZERO,
+                        code_hash: KECCAK256_EMPTY,
+                    }),
+                    ..Default::default()
+                },
+            );
+            let deposit = |seed: u8| {
+                let from = Address::repeat_byte(seed);
+                let tx = LanesTxEnvelope::deposit(op_alloy_consensus::TxDeposit {
+                    from,
+                    source_hash: B256::repeat_byte(seed),
+                    ..Default::default()
+                });
+                BlockTx::new(Arc::new(Recovered::new_unchecked(tx, from)))
+            };
+            let receipts = (0..2)
+                .map(|n| LanesReceipt::deposit(Default::default(), n))
+                .collect();
+            let block =
+                genesis_and_block_with(&storage, &changes, vec![deposit(1), deposit(2)], receipts);
+            assert_eq!(count(&storage), [0, 0]);
+            storage
+                .commit_block_data(&block, Arc::new(changes))
+                .unwrap();
+            // Through the overlay.
+            assert_eq!(count(&storage), [0, 2]);
+            // The moment between the data write and the overlay: head 1 over block 0's state.
+            *storage.unwritten.write() = None;
+            assert_eq!(storage.state_head().unwrap(), Some(0));
+            assert_eq!(count(&storage), [0, 2]);
+        }
+        // Replayed at open: from the columns.
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        assert_eq!(storage.state_head().unwrap(), Some(1));
+        assert_eq!(count(&storage), [0, 2]);
+    }
+
+    #[test]
+    fn state_diffs_round_trip() {
+        let changes = varied_changes(3);
+        assert_eq!(decode_diff(&encode_diff(&changes)).unwrap(), changes);
+        assert_eq!(
+            decode_diff(&encode_diff(&StateChanges::default())).unwrap(),
+            StateChanges::default()
+        );
+        assert!(decode_diff(&[0xc1]).is_err());
+    }
+
+    #[test]
+    fn a_block_is_served_before_its_state_is_written_and_replayed_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = varied_changes(1);
+        let contract = Address::repeat_byte(0xc1);
+        let block = {
+            let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+            let block = genesis_and_block(&storage, &changes);
+            let before = storage.snapshot();
+            storage
+                .commit_block_data(&block, Arc::new(changes.clone()))
+                .unwrap();
+            // The block is the head; its state is not in the columns yet, reads see it all
+            // the same, through the store and through a snapshot.
+            assert_eq!(storage.head().unwrap(), Some((1, block.hash)));
+            assert_eq!(storage.state_head().unwrap(), Some(0));
+            let snapshot = storage.snapshot();
+            assert_eq!(snapshot.state_block().unwrap(), Some(1));
+            for reader in [&storage as &dyn StateReader, &snapshot] {
+                assert_eq!(
+                    reader.account(contract).unwrap(),
+                    changes.accounts[&contract].info
+                );
+                assert_eq!(
+                    reader.storage(contract, U256::from(1)).unwrap(),
+                    U256::from(2)
+                );
+                let code_hash = changes.accounts[&contract].info.unwrap().code_hash;
+                assert_eq!(
+                    reader.code(code_hash).unwrap(),
+                    Some(changes.codes[&code_hash].clone())
+                );
+            }
+            assert_eq!(
+                root::state_root(&storage.flat_state().unwrap()),
+                block.header.state_root
+            );
+            // A snapshot from before the commit still reads the parent state.
+            assert_eq!(before.state_block().unwrap(), Some(0));
+            assert_eq!(before.account(contract).unwrap(), None);
+            assert_eq!(storage.l1_messages_included(1).unwrap(), 0);
+            // Dropped here without step 2: a crash between the two writes.
+            block
+        };
+        let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+        assert_eq!(storage.state_head().unwrap(), Some(1));
+        assert_eq!(storage.check_state_root().unwrap(), (1, block.hash));
+        assert!(storage.verify_state_root().unwrap().is_ok());
+        assert_eq!(
+            storage
+                .db
+                .get_cf(storage.cf(CF_STATE_DIFFS), 1u64.to_be_bytes())
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            storage.storage(contract, U256::from(1)).unwrap(),
+            U256::from(2)
+        );
+    }
+
+    #[test]
+    fn the_state_write_lands_the_state_and_a_diff_that_misses_its_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path(), &StorageOptions::default()).unwrap();
+            let changes = varied_changes(1);
+            let block = genesis_and_block(&storage, &changes);
+            storage
+                .commit_block_data(&block, Arc::new(changes.clone()))
+                .unwrap();
+            // A proof of the head waits for its state.
+            let contract = Address::repeat_byte(0xc1);
+            let (at, proof) = storage.account_proof_at(1, contract, &[]).unwrap().unwrap();
+            assert_eq!(at, (1, block.hash));
+            assert_eq!(proof.state_root, block.header.state_root);
+            assert_eq!(storage.state_head().unwrap(), Some(1));
+            storage.write_state().unwrap();
+            assert!(storage.verify_state_root().unwrap().is_ok());
+
+            // Block 2 with a header root its diff does not give, left unwritten.
+            let header = Header {
+                number: 2,
+                parent_hash: block.hash,
+                state_root: B256::repeat_byte(9),
+                ..Default::default()
+            };
+            storage
+                .commit_block_data(
+                    &SealedBlock::new(header, vec![], vec![]),
+                    Arc::new(varied_changes(2)),
+                )
+                .unwrap();
+        }
+        let err = Storage::open(dir.path(), &StorageOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("diff of block 2"), "{err}");
     }
 }

@@ -169,7 +169,7 @@ fn open() -> (tempfile::TempDir, Storage) {
         dir.path(),
         &StorageOptions {
             cache_bytes: 8 << 20,
-            sync_commits: false,
+            sync: lanes_executor::CommitSync::Never,
         },
     )
     .unwrap()

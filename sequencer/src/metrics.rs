@@ -13,8 +13,16 @@ use prometheus::{
     Counter, Gauge, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
-/// Values of the `stage` label of `lanes_block_stage_duration_seconds`.
-pub const BLOCK_STAGES: [&str; 4] = ["ordering", "execution", "state_root", "commit"];
+/// Values of the `stage` label of `lanes_block_stage_duration_seconds`. `commit` makes the
+/// block durable (header, body, receipts, state diff) and ends before it is published;
+/// `state_write` writes its state columns and tries after it is published.
+pub const BLOCK_STAGES: [&str; 5] = [
+    "ordering",
+    "execution",
+    "state_root",
+    "commit",
+    "state_write",
+];
 /// Values of the `pool` label of the mempool gauges.
 pub const POOLS: [&str; 2] = ["pending", "queued"];
 /// Values of the `kind` label of `lanes_db_write_stalls_total`: RocksDB slowing writes down

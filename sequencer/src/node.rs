@@ -92,7 +92,10 @@ pub fn open_storage(config: &LanesConfig, genesis: &GenesisSpec) -> NodeResult<A
         &db_path(config),
         &StorageOptions {
             cache_bytes: config.storage.cache_bytes as usize,
-            sync_commits: true,
+            sync: match config.storage.sync_before_publish {
+                true => lanes_executor::CommitSync::BeforePublish,
+                false => lanes_executor::CommitSync::AfterPublish,
+            },
         },
     )?;
     let (number, hash) = storage.init_or_check_genesis(genesis)?;

@@ -8,8 +8,10 @@
 //!    intake). It then seals the block's transaction list, updates the pool, and hands the
 //!    executed block on; a block that got nothing is dropped unless an empty block is due;
 //! 2. the **committer**, strictly in block order: computes the state root, seals the header
-//!    (parent hash, state root), commits the block in one atomic RocksDB write, and only
-//!    then publishes it (RPC head, receipts, subscriptions).
+//!    (parent hash, state root), commits the block's data (header, transactions, receipts,
+//!    state diff) in one atomic RocksDB write, publishes it (RPC head, receipts,
+//!    subscriptions; its state is read from memory meanwhile), and then writes its state
+//!    (flat state and tries) before the next block's root, which builds on them.
 //!
 //! So block N+1 executes while block N is rooted and committed. The channel between them is
 //! bounded: a slow disk slows production instead of piling up unsaved blocks. A failed
@@ -618,7 +620,9 @@ impl Committer {
             let (block, changes) = executed.seal(state_root);
             chain.sealed_hashes().insert(block.number(), block.hash);
             let started = Instant::now();
-            storage.commit_block(&block, &changes)?;
+            // Header, body, receipts and the state diff: enough to publish the block. Its
+            // state is written after it is published (below).
+            storage.commit_block_data(&block, Arc::new(changes))?;
             let commit = started.elapsed();
             metrics
                 .stage_seconds
@@ -656,6 +660,17 @@ impl Committer {
         if !block.transactions.is_empty() || block.number() % 100 == 0 {
             info!(target: "lanes::producer", number = block.number(), txs = block.transactions.len(), gas = block.header.gas_used, hash = %block.hash, "sealed block");
         }
+        // The state write is off the path to publishing but still before the next block's
+        // root, which builds on the stored tries.
+        let chain = self.chain.clone();
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || chain.storage().write_state())
+            .await
+            .map_err(|e| ExecutorError::Evm(format!("state write task panicked: {e}")))??;
+        self.metrics
+            .stage_seconds
+            .with_label_values(&["state_write"])
+            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -28,7 +28,7 @@ pub(crate) fn dev_node() -> DevNode {
         dir.path(),
         &StorageOptions {
             cache_bytes: 8 << 20,
-            sync_commits: false,
+            sync: lanes_executor::CommitSync::Never,
         },
     )
     .unwrap();

@@ -159,7 +159,7 @@ pub fn open_storage(path: &std::path::Path) -> (Arc<Storage>, GenesisSpec) {
         path,
         &StorageOptions {
             cache_bytes: 8 << 20,
-            sync_commits: false,
+            sync: lanes_executor::CommitSync::Never,
         },
     )
     .unwrap();

@@ -223,7 +223,7 @@ fn open(dir: &std::path::Path, accounts: u64) -> eyre::Result<Storage> {
         &dir.join(format!("state-{accounts}")),
         &StorageOptions {
             cache_bytes: 512 << 20,
-            sync_commits: false,
+            sync: lanes_executor::CommitSync::Never,
         },
     )?)
 }

@@ -281,7 +281,7 @@ fn db_verify(config: &LanesConfig) -> eyre::Result<()> {
         &path,
         &StorageOptions {
             cache_bytes: config.storage.cache_bytes as usize,
-            sync_commits: false,
+            sync: lanes_executor::CommitSync::Never,
         },
     )
     .wrap_err_with(|| format!("opening {}", path.display()))?;
