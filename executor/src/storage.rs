@@ -242,11 +242,21 @@ pub enum CommitSync {
     Never,
 }
 
+/// Running totals of the background fsyncs ([`CommitSync::AfterPublish`]), for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WalSyncStats {
+    /// fsyncs done.
+    pub syncs: u64,
+    /// Time spent in them, in seconds.
+    pub seconds: f64,
+}
+
 /// Thread that fsyncs the write-ahead log when asked ([`CommitSync::AfterPublish`]).
 struct WalSyncer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     failed: Arc<Mutex<Option<String>>>,
+    stats: Arc<Mutex<WalSyncStats>>,
 }
 
 impl WalSyncer {
@@ -256,14 +266,20 @@ impl WalSyncer {
         let (wake, requests) = std::sync::mpsc::sync_channel::<()>(1);
         let failed = Arc::new(Mutex::new(None));
         let failure = failed.clone();
+        let stats = Arc::new(Mutex::new(WalSyncStats::default()));
+        let totals = stats.clone();
         let thread = std::thread::Builder::new()
             .name("lanes-wal-sync".into())
             .spawn(move || {
                 for () in requests {
+                    let started = std::time::Instant::now();
                     if let Err(err) = db.flush_wal(true) {
                         tracing::error!(target: "lanes::storage", %err, "fsync of the write-ahead log failed");
                         *failure.lock() = Some(err.to_string());
                     }
+                    let mut totals = totals.lock();
+                    totals.syncs += 1;
+                    totals.seconds += started.elapsed().as_secs_f64();
                 }
             })
             .map_err(|e| ExecutorError::corrupt("wal", format!("cannot start the fsync thread: {e}")))?;
@@ -271,6 +287,7 @@ impl WalSyncer {
             wake: Some(wake),
             thread: Some(thread),
             failed,
+            stats,
         })
     }
 
@@ -700,6 +717,12 @@ impl Storage {
             trie,
         }));
         Ok(())
+    }
+
+    /// Totals of the fsyncs made after publishing; `None` unless the store syncs that way
+    /// ([`CommitSync::AfterPublish`]).
+    pub fn wal_sync_stats(&self) -> Option<WalSyncStats> {
+        self.wal_syncer.as_ref().map(|syncer| *syncer.stats.lock())
     }
 
     /// Step 2 of a commit: writes the state of the block [`Storage::commit_block_data`] left
@@ -1787,6 +1810,15 @@ mod tests {
             storage
                 .commit_block_data(&block, Arc::new(changes.clone()))
                 .unwrap();
+            // The fsync after publishing runs on its own thread.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while storage.wal_sync_stats().unwrap().syncs == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no fsync after the commit"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             // A proof of the head waits for its state.
             let contract = Address::repeat_byte(0xc1);
             let (at, proof) = storage.account_proof_at(1, contract, &[]).unwrap().unwrap();

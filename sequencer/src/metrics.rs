@@ -90,6 +90,11 @@ pub struct SequencerMetrics {
     pub db_pending_compaction: IntGauge,
     /// Bytes in RocksDB memtables (active, unflushed and pinned).
     pub db_memtables: IntGauge,
+    /// fsyncs of the write-ahead log made after publishing (`storage.sync_before_publish`
+    /// off).
+    pub db_wal_syncs: IntCounter,
+    /// Time spent in those fsyncs.
+    pub db_wal_sync_seconds: Counter,
     /// The L1 watcher's metrics, for the watcher the node runs when L1 is configured.
     pub l1: WatcherMetrics,
 }
@@ -230,6 +235,14 @@ impl SequencerMetrics {
                 "lanes_db_memtable_bytes",
                 "Bytes held in RocksDB memtables (active, unflushed and pinned)",
             )?,
+            db_wal_syncs: registry.counter(
+                "lanes_db_wal_syncs_total",
+                "fsyncs of the write-ahead log made just after publishing blocks (storage.sync_before_publish off)",
+            )?,
+            db_wal_sync_seconds: registry.float_counter(
+                "lanes_db_wal_sync_seconds_total",
+                "Time spent in the fsyncs of lanes_db_wal_syncs_total; a published block is durable once the fsync after it ends",
+            )?,
             l1: WatcherMetrics::register(registry)?,
         }
         .with_label_values_initialised())
@@ -280,6 +293,15 @@ impl SequencerMetrics {
             .set(clamp(int_sum("rocksdb.estimate-pending-compaction-bytes")));
         self.db_memtables
             .set(clamp(int_sum("rocksdb.size-all-mem-tables")));
+        if let Some(wal) = storage.wal_sync_stats() {
+            // The store keeps running totals; the counters follow them.
+            self.db_wal_syncs
+                .inc_by(wal.syncs.saturating_sub(self.db_wal_syncs.get()));
+            let seconds = wal.seconds - self.db_wal_sync_seconds.get();
+            if seconds > 0.0 {
+                self.db_wal_sync_seconds.inc_by(seconds);
+            }
+        }
         let stopped = db
             .property_int_value("rocksdb.is-write-stopped")
             .ok()
@@ -376,6 +398,8 @@ mod tests {
             "lanes_db_memtable_bytes",
             "lanes_db_pending_compaction_bytes",
             "lanes_db_write_stopped",
+            "lanes_db_wal_syncs_total",
+            "lanes_db_wal_sync_seconds_total",
             "lanes_l1_head_block",
         ] {
             assert!(
@@ -391,5 +415,31 @@ mod tests {
             text.contains("lanes_tx_rejected_total{reason=\"nonce_too_low\"} 0"),
             "{text}"
         );
+
+        // A committed block is fsynced just after, and the counters follow the store's totals.
+        let genesis = lanes_executor::GenesisSpec::dev(42069, 30_000_000).unwrap();
+        let (_, parent) = storage.init_or_check_genesis(&genesis).unwrap();
+        let changes = lanes_executor::StateChanges::default();
+        let header = alloy_consensus::Header {
+            number: 1,
+            parent_hash: parent,
+            state_root: storage.state_root(&changes).unwrap(),
+            ..Default::default()
+        };
+        let block = lanes_executor::SealedBlock::new(header, vec![], vec![]);
+        storage.commit_block(&block, &changes).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while storage.wal_sync_stats().unwrap().syncs == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no fsync after the commit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        metrics.refresh_storage(&storage);
+        metrics.refresh_storage(&storage);
+        let stats = storage.wal_sync_stats().unwrap();
+        assert_eq!(metrics.db_wal_syncs.get(), stats.syncs);
+        assert!((metrics.db_wal_sync_seconds.get() - stats.seconds).abs() < 1e-9);
     }
 }
