@@ -36,6 +36,9 @@ pub enum ExecutorError {
     /// A block handed in for import is invalid (conformance tests, derivation).
     #[error("invalid block: {0}")]
     InvalidBlock(String),
+    /// The operating system refused something the store needs (a thread, a file).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl ExecutorError {

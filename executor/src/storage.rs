@@ -255,7 +255,7 @@ pub struct WalSyncStats {
 struct WalSyncer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    failed: Arc<Mutex<Option<String>>>,
+    failed: Arc<Mutex<Option<rocksdb::Error>>>,
     stats: Arc<Mutex<WalSyncStats>>,
 }
 
@@ -274,15 +274,18 @@ impl WalSyncer {
                 for () in requests {
                     let started = std::time::Instant::now();
                     if let Err(err) = db.flush_wal(true) {
-                        tracing::error!(target: "lanes::storage", %err, "fsync of the write-ahead log failed");
-                        *failure.lock() = Some(err.to_string());
+                        tracing::error!(
+                            target: "lanes::storage",
+                            %err,
+                            "fsync of the write-ahead log failed"
+                        );
+                        *failure.lock() = Some(err);
                     }
                     let mut totals = totals.lock();
                     totals.syncs += 1;
                     totals.seconds += started.elapsed().as_secs_f64();
                 }
-            })
-            .map_err(|e| ExecutorError::corrupt("wal", format!("cannot start the fsync thread: {e}")))?;
+            })?;
         Ok(Self {
             wake: Some(wake),
             thread: Some(thread),
@@ -294,10 +297,7 @@ impl WalSyncer {
     /// Asks for an fsync of everything written so far; fails if an earlier one failed.
     fn request(&self) -> ExecutorResult<()> {
         if let Some(err) = self.failed.lock().clone() {
-            return Err(ExecutorError::corrupt(
-                "wal",
-                format!("an fsync of the write-ahead log failed: {err}"),
-            ));
+            return Err(ExecutorError::Db(err));
         }
         if let Some(wake) = &self.wake {
             // Full means a request is queued and will fsync this write too.
