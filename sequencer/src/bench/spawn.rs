@@ -22,9 +22,12 @@ pub struct DevNode {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> Result<u16, BenchError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+/// Two distinct ports free a moment ago: both are bound at once, since the kernel can hand
+/// a port it just released out again.
+fn free_ports() -> Result<(u16, u16), BenchError> {
+    let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let second = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
 }
 
 impl DevNode {
@@ -33,7 +36,7 @@ impl DevNode {
     pub async fn spawn(extra: &[String], timeout: Duration) -> Result<Self, BenchError> {
         let dir = tempfile::Builder::new().prefix("lanes-bench-").tempdir()?;
         let exe = std::env::current_exe()?;
-        let (rpc_port, metrics_port) = (free_port()?, free_port()?);
+        let (rpc_port, metrics_port) = free_ports()?;
         let log = dir.path().join("node.log");
         let log_file = std::fs::File::create(&log)?;
         let child = Command::new(&exe)

@@ -175,12 +175,21 @@ pub fn lanes_bin() -> PathBuf {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read the
-/// port, release it).
+/// port, release it), and never one this process was given before.
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    // The kernel can hand a port it just released out again: the RPC, metrics and admin
+    // ports of one node then collide and the node refuses its config.
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// What a finished command printed.
