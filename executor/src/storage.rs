@@ -399,6 +399,21 @@ fn be_u64(bytes: &[u8], table: &'static str) -> ExecutorResult<u64> {
     })?))
 }
 
+/// The state head in `meta` as `get` reads it (the store or a snapshot of it): `state_head`,
+/// or the head in a data directory written before the two-step commit.
+fn read_state_head(
+    get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, rocksdb::Error>,
+) -> ExecutorResult<Option<u64>> {
+    let raw = match get(META_STATE_HEAD)? {
+        Some(raw) => raw,
+        None => match get(META_HEAD)? {
+            Some(raw) => raw,
+            None => return Ok(None),
+        },
+    };
+    be_u64(&raw, "meta").map(Some)
+}
+
 fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
     let mut key = [0u8; 52];
     key[..20].copy_from_slice(address.as_slice());
@@ -645,14 +660,7 @@ impl Storage {
     /// The block the state columns and tries describe: the head, or the block before it
     /// while the head's state is being written ([`Storage::write_state`]).
     pub fn state_head(&self) -> ExecutorResult<Option<u64>> {
-        let key = match self.db.get_cf(self.cf(CF_META), META_STATE_HEAD)? {
-            Some(number) => number,
-            None => match self.db.get_cf(self.cf(CF_META), META_HEAD)? {
-                Some(number) => number,
-                None => return Ok(None),
-            },
-        };
-        be_u64(&key, "meta").map(Some)
+        read_state_head(|key| self.db.get_cf(self.cf(CF_META), key))
     }
 
     /// The committed head `(number, hash)`: the last block whose data is written (its state
@@ -1345,15 +1353,7 @@ impl StorageSnapshot<'_> {
 
     /// The block the snapshot's state columns and tries describe.
     fn trie_head(&self) -> ExecutorResult<Option<u64>> {
-        let cf = self.storage.cf(CF_META);
-        let key = match self.snapshot.get_cf(cf, META_STATE_HEAD)? {
-            Some(number) => number,
-            None => match self.snapshot.get_cf(cf, META_HEAD)? {
-                Some(number) => number,
-                None => return Ok(None),
-            },
-        };
-        be_u64(&key, "meta").map(Some)
+        read_state_head(|key| self.snapshot.get_cf(self.storage.cf(CF_META), key))
     }
 
     /// The block whose state the snapshot's reads give (the tries may be one behind).
