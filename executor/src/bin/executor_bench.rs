@@ -50,6 +50,10 @@ struct Args {
     /// Profiling aid: after the check, only time this side (sequential, parallel or ceiling).
     #[arg(long)]
     only: Option<String>,
+    /// Profiling aid: also print the fastest time of each phase of the parallel executor
+    /// (plan, speculate, validate, commit), in the normal interleaved run too.
+    #[arg(long)]
+    phases: bool,
     /// Statistic over repetitions: `median`, or `min` (robust to other load on a shared
     /// machine).
     #[arg(long, default_value = "median")]
@@ -511,11 +515,12 @@ fn main() -> eyre::Result<()> {
             if only.is_none_or(|o| o == "parallel") {
                 par_times.push(run(&parallel, &chain, &env, &state, &txs).0);
                 let last = parallel.last_stats();
-                if only.is_some() && !phase_mins.is_empty() {
+                let track = only.is_some() || args.phases;
+                if track && !phase_mins.is_empty() {
                     for (min, phase) in phase_mins.iter_mut().zip(phases(&last)) {
                         *min = (*min).min(phase);
                     }
-                } else if only.is_some() {
+                } else if track {
                     phase_mins = phases(&last).to_vec();
                 }
                 stats = last;
@@ -555,6 +560,12 @@ fn main() -> eyre::Result<()> {
                 );
             }
             continue;
+        }
+        if !phase_mins.is_empty() {
+            println!(
+                "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}",
+                phase_mins[0], phase_mins[1], phase_mins[2], phase_mins[3], phase_mins[4]
+            );
         }
         let row = Row {
             workload: workload.to_string(),

@@ -7,13 +7,76 @@
 //! off the CPU for a moment after waking the workers lets a woken worker run there, and the
 //! caller is then woken onto a CPU of its own. It is a nudge, not a guarantee; results never
 //! depend on it, only the time.
+//!
+//! Waking a sleeping worker costs tens of microseconds even when it works, and a virtual
+//! CPU that was idle starts slow. So a window that is likely to run in parallel calls the
+//! workers in ([`Muster`]) before it is planned: they wait spinning, on CPUs of their own,
+//! until the work is handed out, and the wake-up overlaps the planning.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// How long the calling thread sleeps after waking workers.
 const HAND_OVER: Duration = Duration::from_micros(20);
 
+/// Longest a mustered worker spins before it gives its CPU back (planning a full window
+/// takes well under this).
+const MAX_WAIT: Duration = Duration::from_millis(2);
+
 /// Lets freshly woken workers take a CPU of their own (see the module documentation).
 pub(super) fn hand_over() {
     std::thread::sleep(HAND_OVER);
+}
+
+#[derive(Default)]
+struct Roll {
+    arrived: AtomicUsize,
+    released: AtomicBool,
+}
+
+/// Workers called in ahead of work: each spins until the muster is dropped (or
+/// [`MAX_WAIT`] passes).
+pub(super) struct Muster {
+    roll: Arc<Roll>,
+    workers: usize,
+}
+
+impl Muster {
+    /// Calls in `workers` threads of `pool`.
+    pub(super) fn call(pool: &rayon::ThreadPool, workers: usize) -> Self {
+        let roll = Arc::new(Roll::default());
+        for _ in 0..workers {
+            let roll = roll.clone();
+            pool.spawn(move || {
+                roll.arrived.fetch_add(1, Ordering::AcqRel);
+                let deadline = Instant::now() + MAX_WAIT;
+                let mut spins = 0u32;
+                while !roll.released.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(256) && Instant::now() > deadline {
+                        break;
+                    }
+                }
+            });
+        }
+        Self { roll, workers }
+    }
+
+    /// Whether every worker called in is waiting on a CPU.
+    pub(super) fn present(&self) -> bool {
+        self.roll.arrived.load(Ordering::Acquire) >= self.workers
+            && !self.roll.released.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Muster {
+    fn drop(&mut self) {
+        self.roll.released.store(true, Ordering::Release);
+    }
 }

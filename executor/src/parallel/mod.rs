@@ -374,6 +374,7 @@ impl ParallelExecutor {
         if window.len() < self.threads * self.config.min_txs_per_worker {
             return serial(committer, source, stats);
         }
+        let muster = crew::Muster::call(pool, self.threads - 1);
         let planning = Instant::now();
         let plan = {
             let db = &mut committer.db;
@@ -451,7 +452,11 @@ impl ParallelExecutor {
                 let input = &input;
                 scope.spawn(move |_| spec::run_group(input, output, group));
             }
-            crew::hand_over();
+            let present = muster.present();
+            drop(muster);
+            if !present {
+                crew::hand_over();
+            }
             spec::run_group(&input, own, &groups[0]);
         });
         stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
@@ -466,10 +471,13 @@ impl ParallelExecutor {
             self.check_predictions(&plan, &predicted_slots, &views)
         };
         // Each worker finds the transactions whose reads another worker changed first, and
-        // the accounts an earlier worker touched too, with how their changes combine.
+        // the accounts an earlier worker touched too, with how their changes combine. The
+        // first worker shares no account with an earlier one, so it also checks the second
+        // worker's reads while that one combines (the larger job: it copies slot tables).
         let workers = views.len();
         let mut checks: Vec<Check> = vec![(u32::MAX, Vec::new()); workers];
         let committed = &committer.db.changes;
+        let muster = crew::Muster::call(pool, workers - 1);
         pool.in_place_scope(|scope| {
             let views = &views;
             let finals = &predicted_finals;
@@ -478,10 +486,19 @@ impl ParallelExecutor {
                 let w = w + 1;
                 scope.spawn(move |_| {
                     let combined = combine_shared(views, w, committed, reader, finals);
-                    *check = (first_stale_in(views, w), combined);
+                    let stale = if w == 1 {
+                        u32::MAX
+                    } else {
+                        first_stale_in(views, w)
+                    };
+                    *check = (stale, combined);
                 });
             }
-            *own = (first_stale_in(views, 0), Vec::new());
+            drop(muster);
+            *own = (
+                first_stale_in(views, 0).min(first_stale_in(views, 1)),
+                Vec::new(),
+            );
         });
         drop(views);
         let outputs = &mut scratch[..workers];

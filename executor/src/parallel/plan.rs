@@ -9,16 +9,97 @@
 
 use crate::block::RecoveredTx;
 use alloy_consensus::Transaction;
-use alloy_primitives::{Address, B256, TxKind, U256, map::HashMap};
+use alloy_primitives::{Address, B256, TxKind, U256};
 use std::sync::Arc;
 
-/// A dependency key besides senders and token holders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    /// Everything about an account (its balance, nonce, code, all its storage).
-    Account(Address),
-    /// One storage slot (from an access list).
-    Slot(Address, B256),
+/// Keys are 64-bit digests of addresses (and slots), not the addresses: hashing and
+/// comparing them is what planning spends its time on. Two things sharing a digest only
+/// put two lanes together (a wrong guess costs time, never correctness), and the digests
+/// are keyed with a random seed per process, so no one can aim for that.
+mod digest {
+    use alloy_primitives::{Address, B256};
+    use std::{
+        hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
+        sync::OnceLock,
+    };
+
+    /// A key already mixed well: the table uses it as it is.
+    #[derive(Default)]
+    pub(super) struct Prehashed(u64);
+
+    impl Hasher for Prehashed {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Only `u64` keys are hashed with this; anything else still gets a valid hash.
+            for b in bytes {
+                self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(K0);
+            }
+        }
+        fn write_u64(&mut self, key: u64) {
+            self.0 = key;
+        }
+    }
+
+    /// Tables keyed by digests.
+    pub(super) type Map<V> = std::collections::HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+    const K0: u64 = 0x243f_6a88_85a3_08d3;
+    const K1: u64 = 0x1319_8a2e_0370_7344;
+    const K2: u64 = 0xa409_3822_299f_31d0;
+    const K3: u64 = 0x082e_fa98_ec4e_6c89;
+
+    fn seed() -> u64 {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        *SEED.get_or_init(|| RandomState::new().hash_one(0x006c_616e_6573_u64))
+    }
+
+    /// The 128-bit product folded to 64 bits.
+    fn mix(a: u64, b: u64) -> u64 {
+        let full = u128::from(a) * u128::from(b);
+        (full as u64) ^ ((full >> 64) as u64)
+    }
+
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+    }
+
+    /// Digest of an address.
+    pub(super) fn address(address: &Address) -> u64 {
+        let b = address.as_slice();
+        let tail = u64::from(u32::from_le_bytes(
+            b[16..20].try_into().expect("four bytes"),
+        ));
+        let s = seed();
+        mix(word(b, 0) ^ s, word(b, 8) ^ K1) ^ mix(tail ^ K2, s ^ K3)
+    }
+
+    /// Digest of a pair of digests (a token and a holder; an account and a slot).
+    pub(super) fn pair(a: u64, b: u64) -> u64 {
+        mix(a ^ K0, b ^ K1 ^ seed())
+    }
+
+    /// Digest of a storage key.
+    pub(super) fn slot(slot: &B256) -> u64 {
+        let b = slot.as_slice();
+        mix(word(b, 0) ^ K2, word(b, 8) ^ seed()) ^ mix(word(b, 16) ^ K3, word(b, 24) ^ K0)
+    }
+
+    /// A table with room for `n` keys.
+    pub(super) fn map<V>(n: usize) -> Map<V> {
+        Map::with_capacity_and_hasher(n, BuildHasherDefault::default())
+    }
+}
+
+/// A key for the whole of an account (its balance, nonce, code, all its storage).
+fn account_key(address: &Address) -> u64 {
+    digest::pair(digest::address(address), 0)
+}
+
+/// A key for one storage slot (from an access list).
+fn slot_key(address: &Address, slot: &B256) -> u64 {
+    digest::pair(digest::address(address), digest::slot(slot) | 1)
 }
 
 /// What the window does to one ERC-20 holder's balance.
@@ -29,16 +110,19 @@ struct Holder {
     credits: u32,
     /// Something may lower it (or its allowances).
     debited: bool,
+    /// It also sends in the window.
+    sends: bool,
     /// Its index in [`Plan::hot`], once it is predicted.
     hot: Option<u32>,
 }
 
 impl Holder {
-    fn new(first: usize) -> Self {
+    fn new(first: usize, sends: bool) -> Self {
         Self {
             first: first as u32,
             credits: 0,
             debited: false,
+            sends,
             hot: None,
         }
     }
@@ -104,15 +188,23 @@ pub(super) struct Prediction {
 const HOT_MIN_CREDITS: u32 = 3;
 
 /// What the hints say a transaction touches besides its sender.
+#[derive(Clone, Copy)]
 enum Touch {
     None,
-    /// An account that also sends in the window.
-    Sender(Address),
-    Account(Address),
-    Token(Address, Erc20Call),
-    /// A token call with its holders resolved to indices into the holder list.
-    Holders(Address, [Option<u32>; 2], Option<(u32, Address, U256)>),
+    /// The lane of an account that also sends in the window (its first transaction).
+    Sender(u32),
+    /// Everything about an account (a contract called with arguments the hints do not read).
+    Account(u64),
+    /// A token call: the holders (indices into the holder list) whose balance it may lower,
+    /// and the one it credits ([`NO_HOLDER`] for none).
+    Holders {
+        debited: [u32; 2],
+        credited: u32,
+    },
 }
+
+/// No holder, in [`Touch::Holders`].
+const NO_HOLDER: u32 = u32::MAX;
 
 /// The balances an ERC-20 call moves, read from its arguments.
 struct Erc20Call {
@@ -198,11 +290,12 @@ pub(super) fn plan(
     let total_weight: u64 = window.iter().map(|tx| tx.gas_limit()).sum();
     let limit = (max_share * total_weight as f64) as u64;
     // Per sender: its first transaction (the lane it joins) and its gas.
-    let mut senders: HashMap<Address, (u32, u64)> =
-        HashMap::with_capacity_and_hasher(n, Default::default());
+    let mut senders: digest::Map<(u32, u64)> = digest::map(n);
     let mut first_of_sender = Vec::with_capacity(n);
     for (i, tx) in window.iter().enumerate() {
-        let (first, weight) = senders.entry(tx.signer()).or_insert((i as u32, 0));
+        let (first, weight) = senders
+            .entry(digest::address(&tx.signer()))
+            .or_insert((i as u32, 0));
         *weight += tx.gas_limit();
         if *weight > limit {
             return None;
@@ -210,105 +303,122 @@ pub(super) fn plan(
         first_of_sender.push(*first);
     }
     // Most windows call a handful of contracts many times: remember the last answer.
-    let mut last_code: Option<(Address, bool)> = None;
-    let mut has_code = |address: Address| match last_code {
-        Some((last, answer)) if last == address => answer,
+    let mut last_code: Option<(Address, bool, u64)> = None;
+    let mut contract = |address: Address| match last_code {
+        Some((last, answer, key)) if last == address => answer.then_some(key),
         _ => {
             let answer = has_code(address);
-            last_code = Some((address, answer));
-            answer
+            let key = digest::address(&address);
+            last_code = Some((address, answer, key));
+            answer.then_some(key)
         }
     };
 
     // What each transaction touches, and per token holder: its first transaction, how
     // often it is credited, and whether anything may lower its balance.
-    let mut holder_index: HashMap<(Address, Address), u32> =
-        HashMap::with_capacity_and_hasher(2 * n, Default::default());
+    let mut holder_index: digest::Map<u32> = digest::map(2 * n);
     let mut holders: Vec<Holder> = Vec::with_capacity(2 * n);
-    let mut holder = |token: Address, address: Address, i: usize| -> u32 {
-        *holder_index.entry((token, address)).or_insert_with(|| {
-            holders.push(Holder::new(i));
-            holders.len() as u32 - 1
-        })
+    let mut holder = |token: u64, address: &Address, i: usize| -> u32 {
+        let key = digest::address(address);
+        let sends = senders.contains_key(&key);
+        *holder_index
+            .entry(digest::pair(token, key))
+            .or_insert_with(|| {
+                holders.push(Holder::new(i, sends));
+                holders.len() as u32 - 1
+            })
     };
-    let touches: Vec<Touch> = window
-        .iter()
-        .enumerate()
-        .map(|(i, tx)| {
-            let sender = tx.signer();
-            let touch = match tx.kind() {
-                TxKind::Call(to) if senders.contains_key(&to) => Touch::Sender(to),
-                // Without calldata this is a payment; guessing it needs no state lookup (a
-                // payment into a contract that does more than accept it is caught later).
-                TxKind::Call(_) if tx.input().is_empty() => Touch::None,
-                TxKind::Call(to) if has_code(to) => match erc20_call(sender, tx.input()) {
-                    Some(call) => Touch::Token(to, call),
-                    None => Touch::Account(to),
-                },
-                // A recipient without code that does not send is only credited: no key.
-                _ => Touch::None,
-            };
-            match touch {
-                Touch::Token(token, call) => {
-                    let debited = call.debited.map(|h| h.map(|h| holder(token, h, i)));
-                    let credited = call
-                        .credited
-                        .map(|(to, amount)| (holder(token, to, i), to, amount));
-                    Touch::Holders(token, debited, credited)
+    let mut touches: Vec<Touch> = Vec::with_capacity(n);
+    for (i, tx) in window.iter().enumerate() {
+        let touch = match tx.kind() {
+            TxKind::Call(to) => {
+                if let Some(&(first, _)) = senders.get(&digest::address(&to)) {
+                    Touch::Sender(first)
+                } else if tx.input().is_empty() {
+                    // A payment; guessing it needs no state lookup (a payment into a
+                    // contract that does more than accept it is caught later).
+                    Touch::None
+                } else if let Some(token) = contract(to) {
+                    match erc20_call(tx.signer(), tx.input()) {
+                        Some(call) => Touch::Holders {
+                            debited: call
+                                .debited
+                                .map(|h| h.map_or(NO_HOLDER, |h| holder(token, &h, i))),
+                            credited: call
+                                .credited
+                                .map_or(NO_HOLDER, |(to, _)| holder(token, &to, i)),
+                        },
+                        None => Touch::Account(digest::pair(token, 0)),
+                    }
+                } else {
+                    // A recipient without code that does not send is only credited: no key.
+                    Touch::None
                 }
-                other => other,
             }
-        })
-        .collect();
+            TxKind::Create => Touch::None,
+        };
+        touches.push(touch);
+    }
     for touch in &touches {
-        if let Touch::Holders(_, debited, credited) = touch {
-            for h in debited.iter().flatten() {
-                holders[*h as usize].debited = true;
+        if let Touch::Holders { debited, credited } = *touch {
+            for h in debited {
+                if h != NO_HOLDER {
+                    holders[h as usize].debited = true;
+                }
             }
-            if let Some((h, _, _)) = credited {
-                holders[*h as usize].credits += 1;
+            if credited != NO_HOLDER {
+                holders[credited as usize].credits += 1;
             }
         }
     }
 
     let mut uf = UnionFind::new(n);
     let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
-    let mut owner: HashMap<Key, u32> = HashMap::default();
+    let mut owner: digest::Map<u32> = digest::map(0);
     let mut hot: Vec<HotCredit> = Vec::new();
     let mut predictions = vec![None; n];
     let mut joins: Vec<u32> = Vec::with_capacity(8);
-    let mut keys: Vec<Key> = Vec::with_capacity(8);
+    let mut keys: Vec<u64> = Vec::with_capacity(8);
     for (i, tx) in window.iter().enumerate() {
         joins.clear();
         keys.clear();
         joins.push(first_of_sender[i]);
-        match &touches[i] {
+        match touches[i] {
             Touch::None => {}
-            Touch::Sender(address) => joins.push(senders[address].0),
-            Touch::Account(address) => keys.push(Key::Account(*address)),
-            Touch::Token(..) => unreachable!("resolved to holders above"),
-            Touch::Holders(token, debited, credited) => {
-                for h in debited.iter().flatten() {
-                    joins.push(holders[*h as usize].first);
+            Touch::Sender(first) => joins.push(first),
+            Touch::Account(key) => keys.push(key),
+            Touch::Holders { debited, credited } => {
+                for h in debited {
+                    if h != NO_HOLDER {
+                        joins.push(holders[h as usize].first);
+                    }
                 }
-                if let Some((h, to, amount)) = *credited {
-                    let holder = &mut holders[h as usize];
-                    if holder.hot.is_none()
-                        && holder.credits >= HOT_MIN_CREDITS
-                        && !holder.debited
-                        && !senders.contains_key(&to)
-                        && predictable(*token)
+                if credited != NO_HOLDER {
+                    let holder = &mut holders[credited as usize];
+                    let hot_candidate = holder.hot.is_some()
+                        || (holder.credits >= HOT_MIN_CREDITS && !holder.debited && !holder.sends);
+                    // The arguments are read again only for a credit that may be predicted.
+                    let credit = hot_candidate
+                        .then(|| {
+                            let token = tx.to()?;
+                            let (to, amount) = erc20_call(tx.signer(), tx.input())?.credited?;
+                            Some((token, to, amount))
+                        })
+                        .flatten();
+                    if let Some((token, to, _)) = credit
+                        && holder.hot.is_none()
+                        && predictable(token)
                     {
                         holder.hot = Some(hot.len() as u32);
                         hot.push(HotCredit {
-                            token: *token,
+                            token,
                             holder: to,
                             txs: Vec::new(),
                             total: U256::ZERO,
                         });
                     }
-                    match holder.hot {
-                        Some(h) => {
+                    match (holder.hot, credit) {
+                        (Some(h), Some((_, _, amount))) => {
                             let entry = &mut hot[h as usize];
                             predictions[i] = Some(Prediction {
                                 hot: h,
@@ -318,22 +428,22 @@ pub(super) fn plan(
                             entry.total = entry.total.wrapping_add(amount);
                             entry.txs.push((i as u32, amount));
                         }
-                        None => joins.push(holder.first),
+                        _ => joins.push(holder.first),
                     }
                 }
             }
         }
         if let Some(list) = tx.access_list() {
             for item in list.iter() {
-                if let Some((first, _)) = senders.get(&item.address) {
+                if let Some((first, _)) = senders.get(&digest::address(&item.address)) {
                     joins.push(*first);
                 } else if item.storage_keys.is_empty() {
-                    keys.push(Key::Account(item.address));
+                    keys.push(account_key(&item.address));
                 } else {
                     keys.extend(
                         item.storage_keys
                             .iter()
-                            .map(|slot| Key::Slot(item.address, *slot)),
+                            .map(|slot| slot_key(&item.address, slot)),
                     );
                 }
             }
@@ -469,5 +579,75 @@ mod tests {
         window.push(tx(10, token, vec![1, 2, 3, 4]));
         let plan = plan(&window, 2, 1.0, |a| a == token, |_| false).unwrap();
         assert_eq!(plan.lanes, 2);
+    }
+
+    fn with_access_list(
+        from: u8,
+        to: Address,
+        entries: Vec<(Address, Vec<B256>)>,
+    ) -> Arc<RecoveredTx> {
+        let inner = TxEip1559 {
+            to: TxKind::Call(to),
+            gas_limit: 50_000,
+            access_list: alloy_eips::eip2930::AccessList(
+                entries
+                    .into_iter()
+                    .map(
+                        |(address, storage_keys)| alloy_eips::eip2930::AccessListItem {
+                            address,
+                            storage_keys,
+                        },
+                    )
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let signed = Signed::new_unhashed(inner, Signature::test_signature());
+        Arc::new(Recovered::new_unchecked(
+            TxEnvelope::from(signed).into(),
+            Address::with_last_byte(from),
+        ))
+    }
+
+    #[test]
+    fn calls_and_access_lists_naming_one_account_or_slot_share_a_lane() {
+        let contract = Address::repeat_byte(0xcc);
+        let other = Address::repeat_byte(0xdd);
+        let (slot, another_slot) = (B256::with_last_byte(1), B256::with_last_byte(2));
+        let window = vec![
+            // A call the hints cannot read, and a payment listing the contract: one lane.
+            tx(1, contract, vec![1, 2, 3, 4]),
+            with_access_list(2, Address::with_last_byte(200), vec![(contract, vec![])]),
+            // Two transactions listing the same slot of another contract: one lane.
+            with_access_list(3, Address::with_last_byte(201), vec![(other, vec![slot])]),
+            with_access_list(4, Address::with_last_byte(202), vec![(other, vec![slot])]),
+            // A different slot of that contract: a lane of its own.
+            with_access_list(
+                5,
+                Address::with_last_byte(203),
+                vec![(other, vec![another_slot])],
+            ),
+            // A payment to an account that also sends in the window joins that sender.
+            tx(6, Address::with_last_byte(1), vec![]),
+        ];
+        let plan = plan(&window, 2, 1.0, |a| a == contract || a == other, |_| false).unwrap();
+        assert_eq!(plan.lanes, 3);
+        let group_of = |i: u32| plan.groups.iter().position(|g| g.contains(&i)).unwrap();
+        assert_eq!(group_of(0), group_of(1));
+        assert_eq!(group_of(0), group_of(5));
+        assert_eq!(group_of(2), group_of(3));
+    }
+
+    #[test]
+    fn digests_tell_addresses_and_slots_apart() {
+        let a = Address::with_last_byte(1);
+        let b = Address::with_last_byte(2);
+        assert_eq!(digest::address(&a), digest::address(&a));
+        assert_ne!(digest::address(&a), digest::address(&b));
+        assert_ne!(account_key(&a), account_key(&b));
+        let slot = B256::with_last_byte(7);
+        assert_ne!(slot_key(&a, &slot), slot_key(&b, &slot));
+        assert_ne!(slot_key(&a, &slot), slot_key(&a, &B256::with_last_byte(8)));
+        assert_ne!(slot_key(&a, &slot), account_key(&a));
     }
 }
