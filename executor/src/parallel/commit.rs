@@ -208,45 +208,15 @@ impl<'r, R: StateReader> Committer<'r, R> {
         outputs: &mut [Scratch],
         combined: Vec<(Address, Option<AccountChange>)>,
     ) -> ExecutorResult<bool> {
-        if combined.iter().any(|(_, change)| change.is_none()) {
+        let Some(combined) = combined
+            .into_iter()
+            .map(|(address, change)| Some((address, change?)))
+            .collect::<Option<Vec<_>>>()
+        else {
             return Ok(false);
-        }
-        for output in outputs.iter_mut() {
-            for (address, _) in &combined {
-                output.local.accounts.remove(address);
-            }
-        }
-        let changes = &mut self.db.changes;
-        // Typically the committed state is small next to a window's changes: adopt the
-        // largest worker's table and fold the older entries under it instead of inserting
-        // every account again.
-        if let Some(largest) = outputs.iter_mut().max_by_key(|o| o.local.accounts.len())
-            && largest.local.accounts.len() > changes.accounts.len()
-        {
-            let mut older = std::mem::replace(
-                &mut changes.accounts,
-                std::mem::take(&mut largest.local.accounts),
-            );
-            for (address, earlier) in older.drain() {
-                fold_under(changes, address, earlier);
-            }
-            // The worker gets the emptied table back, so its memory is still reused.
-            largest.local.accounts = older;
-        }
-        let incoming: usize = outputs.iter().map(|o| o.local.accounts.len()).sum();
-        changes.accounts.reserve(incoming);
-        for output in outputs.iter_mut() {
-            // Drained, not moved: the worker keeps the memory for the next window.
-            for (address, later) in output.local.accounts.drain() {
-                fold(changes, address, later);
-            }
-            for (hash, code) in output.local.codes.drain() {
-                changes.codes.entry(hash).or_insert(code);
-            }
-        }
-        for (address, later) in combined.into_iter().filter_map(|(a, c)| Some((a, c?))) {
-            fold(changes, address, later);
-        }
+        };
+        let mut views: Vec<&mut StateChanges> = outputs.iter_mut().map(|o| &mut o.local).collect();
+        merge_views(&mut self.db.changes, &mut views, combined);
         Ok(true)
     }
 
@@ -280,6 +250,48 @@ impl<'r, R: StateReader> Committer<'r, R> {
     /// Gas left in the block.
     pub(super) fn gas_left(&self) -> u64 {
         self.env.gas_limit - self.gas_used
+    }
+}
+
+/// Merges the workers' views, whose every result stands, into the committed state;
+/// `combined` holds the accounts more than one worker touched, merged ahead.
+pub(super) fn merge_views(
+    changes: &mut StateChanges,
+    views: &mut [&mut StateChanges],
+    combined: Vec<(Address, AccountChange)>,
+) {
+    for view in views.iter_mut() {
+        for (address, _) in &combined {
+            view.accounts.remove(address);
+        }
+    }
+    // Typically the committed state is small next to a window's changes: adopt the
+    // largest worker's table and fold the older entries under it instead of inserting
+    // every account again.
+    if let Some(largest) = views.iter_mut().max_by_key(|v| v.accounts.len())
+        && largest.accounts.len() > changes.accounts.len()
+    {
+        let mut older =
+            std::mem::replace(&mut changes.accounts, std::mem::take(&mut largest.accounts));
+        for (address, earlier) in older.drain() {
+            fold_under(changes, address, earlier);
+        }
+        // The worker gets the emptied table back, so its memory is still reused.
+        largest.accounts = older;
+    }
+    let incoming: usize = views.iter().map(|v| v.accounts.len()).sum();
+    changes.accounts.reserve(incoming);
+    for view in views.iter_mut() {
+        // Drained, not moved: the worker keeps the memory for the next window.
+        for (address, later) in view.accounts.drain() {
+            fold(changes, address, later);
+        }
+        for (hash, code) in view.codes.drain() {
+            changes.codes.entry(hash).or_insert(code);
+        }
+    }
+    for (address, later) in combined {
+        fold(changes, address, later);
     }
 }
 

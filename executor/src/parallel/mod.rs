@@ -20,7 +20,7 @@
 //!
 //! Then a transaction's speculative result stands if no other worker changed anything it
 //! read before it did. When every result stands, the workers' views are merged and nothing
-//! runs again. Otherwise everything before the first stale result is replayed from the
+//! runs again (a worker puts the receipts in block order while the views merge). Otherwise everything before the first stale result is replayed from the
 //! logged writes, and from there each transaction is checked value by value against the
 //! committed state and executed again with revm's own handler if any value moved: the result
 //! is always the sequential one, only the time differs.
@@ -520,7 +520,7 @@ impl ParallelExecutor {
             first_stale,
             combined,
         };
-        let committed = commit_window(committer, window, speculation, source, stats);
+        let committed = commit_window(pool, committer, window, speculation, source, stats);
         stats.commit_time += phase.elapsed();
         committed
     }
@@ -540,6 +540,7 @@ struct Speculation<'a> {
 /// Commits a window in block order: merges the workers' views if every result stands,
 /// otherwise replays up to the first stale result and checks or re-executes the rest.
 fn commit_window<R: StateReader>(
+    pool: &rayon::ThreadPool,
     committer: &mut Committer<'_, R>,
     window: &[Arc<RecoveredTx>],
     speculation: Speculation<'_>,
@@ -557,6 +558,21 @@ fn commit_window<R: StateReader>(
         for (k, record) in output.records.iter().enumerate() {
             order[record.idx as usize] = (w as u32, k as u32);
         }
+    }
+
+    let merges = first_stale == u32::MAX
+        && outputs.iter().all(|o| o.all_included)
+        && combined.iter().all(|(_, change)| change.is_some());
+    if merges {
+        // Every result stands, every transaction is included and the views merge: the
+        // receipts are put in block order on a worker while this thread merges the views.
+        let combined = combined
+            .into_iter()
+            .filter_map(|(address, change)| Some((address, change?)))
+            .collect();
+        merge_and_report(pool, committer, window, &order, outputs, combined)?;
+        stats.merged_windows += 1;
+        return Ok(());
     }
 
     // Where speculation stops being usable as is: the first stale result, or the first
@@ -645,6 +661,56 @@ fn commit_window<R: StateReader>(
         }
     }
     Ok(())
+}
+
+/// Commits a window whose every transaction is included with the result it speculated:
+/// one worker reports the receipts in block order while the calling thread merges the
+/// views into the committed state.
+fn merge_and_report<R: StateReader>(
+    pool: &rayon::ThreadPool,
+    committer: &mut Committer<'_, R>,
+    window: &[Arc<RecoveredTx>],
+    order: &[(u32, u32)],
+    outputs: &mut [Scratch],
+    combined: Vec<(Address, AccountChange)>,
+) -> ExecutorResult<()> {
+    let mut records: Vec<&mut Vec<spec::TxRecord>> = Vec::with_capacity(outputs.len());
+    let mut views: Vec<&mut crate::state::StateChanges> = Vec::with_capacity(outputs.len());
+    for output in outputs.iter_mut() {
+        records.push(&mut output.records);
+        views.push(&mut output.local);
+    }
+    let Committer {
+        db,
+        transactions,
+        receipts,
+        gas_used,
+        ..
+    } = committer;
+    receipts.reserve(window.len());
+    transactions.reserve(window.len());
+    let mut rewards = Vec::with_capacity(window.len());
+    pool.in_place_scope(|scope| {
+        let rewards = &mut rewards;
+        scope.spawn(move |_| {
+            for (tx, &(w, k)) in window.iter().zip(order) {
+                let record = &mut records[w as usize][k as usize];
+                let Outcome::Included(included) =
+                    std::mem::replace(&mut record.outcome, Outcome::Failed)
+                else {
+                    unreachable!("every outcome of a reported window is an inclusion");
+                };
+                *gas_used += included.gas_used;
+                let mut receipt = included.receipt;
+                receipt.set_cumulative_gas_used(*gas_used);
+                receipts.push(receipt);
+                transactions.push(crate::block::BlockTx::new(tx.clone()));
+                rewards.push(included.reward);
+            }
+        });
+        commit::merge_views(&mut db.changes, &mut views, combined);
+    });
+    committer.pay_rewards(rewards)
 }
 
 impl ParallelExecutor {

@@ -235,6 +235,8 @@ pub(super) struct Scratch {
     pub slot_deltas: Vec<SlotDelta>,
     /// Time spent executing (for the speedup estimate).
     pub busy: std::time::Duration,
+    /// Every transaction of the group was included (none invalid, none failed).
+    pub all_included: bool,
 }
 
 impl Scratch {
@@ -251,6 +253,7 @@ impl Scratch {
         self.credits.clear();
         self.slot_deltas.clear();
         self.busy = Default::default();
+        self.all_included = true;
     }
 
     /// Forgets the last block (keeping the memory).
@@ -528,6 +531,7 @@ pub(super) fn run_group<R: StateReader>(
         credits,
         slot_deltas,
         busy,
+        all_included,
     } = scratch;
     let db = SpecDb {
         reader: input.reader,
@@ -602,6 +606,7 @@ pub(super) fn run_group<R: StateReader>(
                 Outcome::Failed
             }
         };
+        *all_included &= matches!(outcome, Outcome::Included(_));
         records.push(TxRecord {
             idx,
             outcome,
