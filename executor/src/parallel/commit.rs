@@ -2,7 +2,7 @@
 //! the included transactions and receipts, and the in-order decisions that go back to the
 //! source.
 
-use super::spec::{Included, Loc, NEVER, Read, Scratch, TxRecord, apply_write};
+use super::spec::{Included, Loc, NEVER, PredictedSlot, Read, Scratch, TxRecord, apply_write};
 use crate::{
     block::{BlockTx, RecoveredTx},
     error::{ExecutorError, ExecutorResult},
@@ -297,14 +297,14 @@ pub(super) fn merge_views(
 
 /// The merged change of `address`, touched by several workers, or `None` if their changes
 /// do not combine exactly. Validation guarantees that at most one worker changed the account
-/// outright, and that then no other worker credited it; credits from different workers add;
-/// predicted slots several workers credited end at the value the replay of their accesses
-/// found.
+/// outright, and that then no other worker credited it; credits from different workers add.
+/// Predicted slots may be written by several workers: the caller sets them to the value the
+/// replay of their accesses found.
 pub(super) fn combine(
     outputs: &[&Scratch],
     address: Address,
     window_start: Option<StoredAccount>,
-    predicted_finals: &HashMap<(Address, U256), U256>,
+    predicted: &HashMap<(Address, U256), PredictedSlot>,
 ) -> Option<AccountChange> {
     let mut writer: Option<usize> = None;
     let mut creditors = Vec::new();
@@ -357,19 +357,13 @@ pub(super) fn combine(
         if w != largest {
             for (slot, value) in &change.storage {
                 if storage.insert(*slot, *value).is_some()
-                    && !predicted_finals.contains_key(&(address, *slot))
+                    && !predicted.contains_key(&(address, *slot))
                 {
                     return None;
                 }
             }
         }
         infos.push((w, change.info));
-    }
-    // Several workers credit a predicted slot; its value is the last access's.
-    for ((contract, slot), last) in predicted_finals {
-        if *contract == address && storage.contains_key(slot) {
-            storage.insert(*slot, *last);
-        }
     }
     // A clear in one worker and slot writes in another would depend on their order.
     if let Some(w) = cleared_by {

@@ -44,6 +44,7 @@
 mod codes;
 mod commit;
 mod crew;
+mod digest;
 mod layout;
 mod plan;
 mod spec;
@@ -463,29 +464,25 @@ impl ParallelExecutor {
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
 
-        // Every access to a predicted slot is replayed in block order, value by value.
-        let views: Vec<&Scratch> = outputs.iter().collect();
-        let (pred_stale, predicted_finals) = if predicted_slots.is_empty() {
-            (u32::MAX, HashMap::default())
-        } else {
-            self.check_predictions(&plan, &predicted_slots, &views)
-        };
         // Each worker finds the transactions whose reads another worker changed first, and
         // the accounts an earlier worker touched too, with how their changes combine. The
-        // first worker shares no account with an earlier one, so it also checks the second
-        // worker's reads while that one combines (the larger job: it copies slot tables).
+        // first worker shares no account with an earlier one, so it replays the accesses to
+        // predicted slots and checks the second worker's reads too, while that one combines
+        // (the larger job: it copies slot tables).
+        let views: Vec<&Scratch> = outputs.iter().collect();
         let workers = views.len();
         let mut checks: Vec<Check> = vec![(u32::MAX, Vec::new()); workers];
+        let mut predictions = (u32::MAX, HashMap::default());
         let committed = &committer.db.changes;
         let muster = crew::Muster::call(pool, workers - 1);
         pool.in_place_scope(|scope| {
             let views = &views;
-            let finals = &predicted_finals;
+            let predicted = &predicted_slots;
             let (own, others) = checks.split_first_mut().expect("two groups or more");
             for (w, check) in others.iter_mut().enumerate() {
                 let w = w + 1;
                 scope.spawn(move |_| {
-                    let combined = combine_shared(views, w, committed, reader, finals);
+                    let combined = combine_shared(views, w, committed, reader, predicted);
                     let stale = if w == 1 {
                         u32::MAX
                     } else {
@@ -495,11 +492,16 @@ impl ParallelExecutor {
                 });
             }
             drop(muster);
+            // Every access to a predicted slot is replayed in block order, value by value.
+            if !predicted_slots.is_empty() {
+                predictions = self.check_predictions(&plan, &predicted_slots, views);
+            }
             *own = (
                 first_stale_in(views, 0).min(first_stale_in(views, 1)),
                 Vec::new(),
             );
         });
+        let (pred_stale, predicted_finals) = predictions;
         drop(views);
         let outputs = &mut scratch[..workers];
 
@@ -512,6 +514,16 @@ impl ParallelExecutor {
         // An account several later workers share is combined by each; any one will do.
         combined.sort_unstable_by_key(|(address, _)| *address);
         combined.dedup_by_key(|(address, _)| *address);
+        // A predicted slot several workers wrote ends at the value the replay found.
+        for (address, change) in &mut combined {
+            if let Some(change) = change {
+                for ((contract, slot), last) in &predicted_finals {
+                    if contract == address && change.storage.contains_key(slot) {
+                        change.storage.insert(*slot, *last);
+                    }
+                }
+            }
+        }
 
         stats.validate_time += phase.elapsed();
         let phase = Instant::now();
@@ -780,7 +792,7 @@ fn combine_shared<R: StateReader>(
     w: usize,
     committed: &crate::state::StateChanges,
     reader: &R,
-    finals: &HashMap<(Address, U256), U256>,
+    predicted: &HashMap<(Address, U256), PredictedSlot>,
 ) -> Vec<(Address, Option<AccountChange>)> {
     outputs[w]
         .local
@@ -800,7 +812,7 @@ fn combine_shared<R: StateReader>(
             };
             let change = start
                 .ok()
-                .and_then(|start| combine(outputs, *address, start, finals));
+                .and_then(|start| combine(outputs, *address, start, predicted));
             (*address, change)
         })
         .collect()

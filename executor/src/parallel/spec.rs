@@ -14,7 +14,7 @@
 //!   recipient's balance is observed by nothing but the credit; the transaction records a
 //!   credit and only depends on the recipient having no code.
 
-use super::{codes::SharedCodes, plan::Prediction};
+use super::{codes::SharedCodes, digest, plan::Prediction};
 use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
@@ -40,12 +40,26 @@ use std::{cell::Cell, marker::PhantomData, ops::Range, sync::Arc, time::Instant}
 pub(super) const NEVER: u32 = u32::MAX;
 
 /// A location of state that transactions read and write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Loc {
     /// An account's nonce, balance and code hash (and its existence).
     Account(Address),
     /// One storage slot.
     Slot(Address, U256),
+}
+
+// Locations are hashed for every write a worker indexes and every read validation checks:
+// one seeded digest instead of the 52 bytes. Equal locations have equal digests; the
+// tables still compare the locations themselves.
+impl std::hash::Hash for Loc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(match self {
+            Loc::Account(address) => digest::address(address),
+            Loc::Slot(address, slot) => {
+                digest::pair(digest::address(address), digest::word256(slot))
+            }
+        });
+    }
 }
 
 /// A value a transaction read, with where it came from.
