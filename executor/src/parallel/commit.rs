@@ -333,9 +333,13 @@ pub(super) fn combine(
         let Some(change) = output.local.accounts.get(&address) else {
             continue;
         };
+        // Keyed by digest: were another location to share this one's, a worker that only
+        // credited the account or wrote its slots would be named its writer. Its view then
+        // holds the window's data plus its own credits, which is what the credit sum gives,
+        // and any other worker's credit or write still makes this `None`.
         if output
             .first_writes
-            .get(&Loc::Account(address))
+            .get(&Loc::Account(address).digest())
             .is_some_and(|f| f.write != NEVER)
         {
             if writer.is_some() {

@@ -830,7 +830,7 @@ fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
         let reads = &output.reads[record.reads.start as usize..record.reads.end as usize];
         for read in reads {
             let credit_only = read.tolerates_credits();
-            let loc = read.loc();
+            let loc = read.loc().digest();
             for (v, other) in outputs.iter().enumerate() {
                 if v == w {
                     continue;

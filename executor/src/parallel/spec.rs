@@ -48,17 +48,15 @@ pub(super) enum Loc {
     Slot(Address, U256),
 }
 
-// Locations are hashed for every write a worker indexes and every read validation checks:
-// one seeded digest instead of the 52 bytes. Equal locations have equal digests; the
-// tables still compare the locations themselves.
-impl std::hash::Hash for Loc {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(match self {
+impl Loc {
+    /// The location's seeded 64-bit digest (see [`Scratch::first_writes`]).
+    pub(super) fn digest(&self) -> u64 {
+        match self {
             Loc::Account(address) => digest::address(address),
             Loc::Slot(address, slot) => {
                 digest::pair(digest::address(address), digest::word256(slot))
             }
-        });
+        }
     }
 }
 
@@ -239,8 +237,12 @@ pub(super) struct Scratch {
     pub slots: Vec<(U256, U256)>,
     /// Code of the write log.
     pub codes: Vec<(B256, Bytes)>,
-    /// First write and first credit per location.
-    pub first_writes: HashMap<Loc, FirstWrite>,
+    /// First write and first credit per location, keyed by the location's digest: an entry
+    /// is 16 bytes instead of 64, and this table is written for every location a
+    /// transaction changes and looked up for every one read. Two locations sharing a digest
+    /// (a chance of about one in 2^64 per pair, with a per-process seed) would only make a
+    /// result look stale and be checked again value by value, never the reverse.
+    pub first_writes: digest::Map<FirstWrite>,
     /// The group's changes over the committed state.
     pub local: StateChanges,
     /// Total credits per account.
@@ -717,13 +719,13 @@ struct WriteLog<'a> {
     writes: &'a mut Vec<AccountWrite>,
     slots: &'a mut Vec<(U256, U256)>,
     codes: &'a mut Vec<(B256, Bytes)>,
-    first_writes: &'a mut HashMap<Loc, FirstWrite>,
+    first_writes: &'a mut digest::Map<FirstWrite>,
     credits: &'a mut HashMap<Address, U256>,
 }
 
 impl WriteLog<'_> {
     fn mark(&mut self, loc: Loc, idx: u32, is_credit: bool) {
-        let entry = self.first_writes.entry(loc).or_insert(FirstWrite {
+        let entry = self.first_writes.entry(loc.digest()).or_insert(FirstWrite {
             write: NEVER,
             credit: NEVER,
         });
