@@ -20,10 +20,11 @@
 //!
 //! Then a transaction's speculative result stands if no other worker changed anything it
 //! read before it did. When every result stands, the workers' views are merged and nothing
-//! runs again (a worker puts the receipts in block order while the views merge). Otherwise everything before the first stale result is replayed from the
-//! logged writes, and from there each transaction is checked value by value against the
-//! committed state and executed again with revm's own handler if any value moved: the result
-//! is always the sequential one, only the time differs.
+//! runs again (a worker puts the receipts in block order while the views merge). Otherwise
+//! everything before the first stale result is replayed from the logged writes, and from
+//! there each transaction is checked value by value against the committed state and
+//! executed again with revm's own handler if any value moved: the result is always the
+//! sequential one, only the time differs.
 //!
 //! Skips are decided in block order and reported to the source exactly where the sequential
 //! builder reports them. A candidate pulled into the window after its sender was skipped is
@@ -578,6 +579,8 @@ fn commit_window<R: StateReader>(
     if merges {
         // Every result stands, every transaction is included and the views merge: the
         // receipts are put in block order on a worker while this thread merges the views.
+        // No sender in the window was dropped: `pull_window` leaves out earlier windows'
+        // skipped senders, and nothing in this one was skipped.
         let combined = combined
             .into_iter()
             .filter_map(|(address, change)| Some((address, change?)))
