@@ -1,11 +1,11 @@
 //! Seeded 64-bit digests of addresses and slots, for tables on the executor's hot paths.
 //!
-//! Hashing a 20-byte address or a 52-byte storage location byte by byte is much of what
-//! planning and speculation spend on their tables. A digest folds the words with two
-//! multiplications instead. Digests are keyed with a random seed per process, so no one
-//! can aim for collisions: where a digest is the key (planning), a collision only puts two
-//! lanes together; where it is only the hash (exact keys compared on lookup), it costs
-//! nothing at all.
+//! Hashing a 20-byte address or a 52-byte storage location byte by byte, and keeping it as
+//! the key, is much of what planning and the first-write index spend. A digest folds the
+//! words with a few multiplications and keys a table of 8-byte entries. Digests are keyed
+//! with a random seed per process, so no one can aim for a collision; one would only put two
+//! lanes together (planning) or make a result look stale and be checked again value by value
+//! (the first-write index), never change a result.
 
 use alloy_primitives::{Address, B256, U256};
 use std::{
