@@ -66,11 +66,15 @@ impl<'r, R: StateReader> Committer<'r, R> {
         source.skip(tx, reason);
     }
 
-    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, mut receipt: LanesReceipt) {
-        self.gas_used += gas_used;
-        receipt.set_cumulative_gas_used(self.gas_used);
-        self.receipts.push(receipt);
-        self.transactions.push(BlockTx::new(tx.clone()));
+    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, receipt: LanesReceipt) {
+        include(
+            &mut self.transactions,
+            &mut self.receipts,
+            &mut self.gas_used,
+            tx,
+            gas_used,
+            receipt,
+        );
     }
 
     /// Executes `txs` one by one on the committed state, like the sequential builder.
@@ -251,6 +255,22 @@ impl<'r, R: StateReader> Committer<'r, R> {
     pub(super) fn gas_left(&self) -> u64 {
         self.env.gas_limit - self.gas_used
     }
+}
+
+/// Appends an included transaction and its receipt, with the block's cumulative gas. A free
+/// function so that a worker can report a window while the committer's state is merged.
+pub(super) fn include(
+    transactions: &mut Vec<BlockTx>,
+    receipts: &mut Vec<LanesReceipt>,
+    block_gas: &mut u64,
+    tx: &Arc<RecoveredTx>,
+    gas_used: u64,
+    mut receipt: LanesReceipt,
+) {
+    *block_gas += gas_used;
+    receipt.set_cumulative_gas_used(*block_gas);
+    receipts.push(receipt);
+    transactions.push(BlockTx::new(tx.clone()));
 }
 
 /// Merges the workers' views, whose every result stands, into the committed state;

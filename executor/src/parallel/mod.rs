@@ -715,11 +715,14 @@ fn merge_and_report<R: StateReader>(
                 else {
                     unreachable!("every outcome of a reported window is an inclusion");
                 };
-                *gas_used += included.gas_used;
-                let mut receipt = included.receipt;
-                receipt.set_cumulative_gas_used(*gas_used);
-                receipts.push(receipt);
-                transactions.push(crate::block::BlockTx::new(tx.clone()));
+                commit::include(
+                    transactions,
+                    receipts,
+                    gas_used,
+                    tx,
+                    included.gas_used,
+                    included.receipt,
+                );
                 rewards.push(included.reward);
             }
         });
