@@ -15,7 +15,12 @@ use std::sync::Arc;
 
 /// A key for the whole of an account (its balance, nonce, code, all its storage).
 fn account_key(address: &Address) -> u64 {
-    digest::pair(digest::address(address), 0)
+    account_key_of(digest::address(address))
+}
+
+/// [`account_key`] from the address's digest.
+fn account_key_of(address: u64) -> u64 {
+    digest::pair(address, 0)
 }
 
 /// A key for one storage slot (from an access list).
@@ -269,7 +274,7 @@ pub(super) fn plan(
                                 .credited
                                 .map_or(NO_HOLDER, |(to, _)| holder(token, &to, i)),
                         },
-                        None => Touch::Account(digest::pair(token, 0)),
+                        None => Touch::Account(account_key_of(token)),
                     }
                 } else {
                     // A recipient without code that does not send is only credited: no key.
