@@ -281,6 +281,16 @@ impl<R: StateReader> StateReader for OverlayReader<R> {
     }
 }
 
+/// Analyses stored code for the EVM. Code that starts like an EIP-7702 delegation but is
+/// not a well-formed one is plain legacy code, as geth reads it (revm's `new_raw` would
+/// panic on it).
+pub(crate) fn analyse_code(bytes: Bytes) -> Bytecode {
+    match Bytecode::new_raw_checked(bytes.clone()) {
+        Ok(code) => code,
+        Err(_) => Bytecode::new_legacy(bytes),
+    }
+}
+
 /// Analysed bytecode shared across blocks: analysis (jump tables) is paid once per contract,
 /// not once per transaction.
 #[derive(Clone, Debug, Default)]
@@ -304,7 +314,7 @@ impl CodeCache {
         let bytes = load()?.ok_or_else(|| {
             ExecutorError::corrupt("bytecode", format!("missing code for hash {hash}"))
         })?;
-        let code = Bytecode::new_raw(bytes);
+        let code = analyse_code(bytes);
         let mut cache = self.inner.lock();
         if cache.len() >= Self::MAX_ENTRIES {
             cache.clear();

@@ -184,16 +184,18 @@ impl<'r, R: StateReader> Committer<'r, R> {
                 return Ok(false);
             }
         }
-        let (writes, codes) = scratch.writes_of(record);
-        for write in writes {
+        for write in scratch.writes_of(record) {
             apply_write(&mut self.db.changes, write, scratch.slots_of(write));
-        }
-        for (hash, code) in codes {
-            self.db
-                .changes
-                .codes
-                .entry(*hash)
-                .or_insert_with(|| code.clone());
+            if write.code
+                && let Some(hash) = write.info.map(|info| info.code_hash)
+                && let Some(code) = scratch.local.codes.get(&hash)
+            {
+                self.db
+                    .changes
+                    .codes
+                    .entry(hash)
+                    .or_insert_with(|| code.clone());
+            }
         }
         if let Some((to, amount)) = credit {
             credit_account(&mut self.db, to, amount)?;

@@ -59,7 +59,6 @@ use crate::{
 };
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashMap};
-use codes::SharedCodes;
 use commit::{Committer, combine};
 use parking_lot::Mutex;
 use spec::{GroupInput, Outcome, PredictedSlot, Scratch};
@@ -154,7 +153,6 @@ pub struct ParallelExecutor {
     pool: Option<rayon::ThreadPool>,
     config: ParallelConfig,
     codes: CodeCache,
-    shared_codes: SharedCodes,
     layouts: layout::Layouts,
     /// Workers' buffers, reused block after block.
     scratch: Mutex<Vec<Scratch>>,
@@ -188,7 +186,6 @@ impl ParallelExecutor {
             pool,
             config,
             codes: CodeCache::default(),
-            shared_codes: SharedCodes::default(),
             layouts: layout::Layouts::default(),
             scratch: Mutex::new(Vec::new()),
             last_stats: Mutex::new(ExecutionStats::default()),
@@ -436,7 +433,6 @@ impl ParallelExecutor {
             beneficiary: committer.env.beneficiary,
             reader,
             committed: &committer.db.changes,
-            codes: &self.shared_codes,
             predicted_slots: &predicted_slots,
             predictions: &plan.predictions,
             window_len: window.len(),

@@ -14,7 +14,7 @@
 //!   recipient's balance is observed by nothing but the credit; the transaction records a
 //!   credit and only depends on the recipient having no code.
 
-use super::{codes::SharedCodes, digest, plan::Prediction};
+use super::{codes::WorkerCodes, digest, plan::Prediction};
 use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
@@ -24,7 +24,7 @@ use crate::{
 };
 use alloy_consensus::{Eip658Value, Receipt, Transaction};
 use alloy_eips::Typed2718;
-use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, map::HashMap};
+use alloy_primitives::{Address, B256, KECCAK256_EMPTY, TxKind, U256, map::HashMap};
 use revm::{
     Database, ExecuteEvm,
     bytecode::Bytecode,
@@ -151,7 +151,6 @@ pub(super) struct FirstWrite {
 pub(super) struct BaseCache {
     accounts: HashMap<Address, Option<StoredAccount>>,
     storage: HashMap<(Address, U256), U256>,
-    codes: HashMap<B256, Bytecode>,
 }
 
 /// What the EVM made of one transaction.
@@ -190,6 +189,9 @@ pub(super) struct AccountWrite {
     pub address: Address,
     /// Its new data, `None` if deleted.
     pub info: Option<StoredAccount>,
+    /// The EVM held the account's code, so the block's changes carry it (as
+    /// [`StateChanges::apply_evm_state`] records it); the bytes are in the worker's view.
+    pub code: bool,
     /// Every previously stored slot is gone.
     pub clear: bool,
     /// Slots written, in [`Scratch::slots`].
@@ -207,8 +209,6 @@ pub(super) struct TxRecord {
     pub reads: Range<u32>,
     /// Its writes, in [`Scratch::writes`].
     pub writes: Range<u32>,
-    /// Contract code it made known, in [`Scratch::codes`].
-    pub codes: Range<u32>,
     /// The result depends on something only exact execution gets right (the fee
     /// recipient's balance).
     pub needs_exact: bool,
@@ -235,8 +235,8 @@ pub(super) struct Scratch {
     pub writes: Vec<AccountWrite>,
     /// Slots of the write log.
     pub slots: Vec<(U256, U256)>,
-    /// Code of the write log.
-    pub codes: Vec<(B256, Bytes)>,
+    /// Analysed bytecode, kept across blocks.
+    pub bytecode: WorkerCodes,
     /// First write and first credit per location, keyed by the location's digest: an entry
     /// is 16 bytes instead of 64, and this table is written for every location a
     /// transaction changes and looked up for every one read. Two locations sharing a digest
@@ -262,7 +262,6 @@ impl Scratch {
         self.reads.clear();
         self.writes.clear();
         self.slots.clear();
-        self.codes.clear();
         self.first_writes.clear();
         self.local.accounts.clear();
         self.local.codes.clear();
@@ -277,7 +276,6 @@ impl Scratch {
         self.reset_window();
         self.cache.accounts.clear();
         self.cache.storage.clear();
-        self.cache.codes.clear();
     }
 
     /// The reads of `record`.
@@ -285,12 +283,9 @@ impl Scratch {
         &self.reads[record.reads.start as usize..record.reads.end as usize]
     }
 
-    /// The writes of `record`, with their slots, and the code it made known.
-    pub(super) fn writes_of(&self, record: &TxRecord) -> (&[AccountWrite], &[(B256, Bytes)]) {
-        (
-            &self.writes[record.writes.start as usize..record.writes.end as usize],
-            &self.codes[record.codes.start as usize..record.codes.end as usize],
-        )
+    /// The writes of `record`.
+    pub(super) fn writes_of(&self, record: &TxRecord) -> &[AccountWrite] {
+        &self.writes[record.writes.start as usize..record.writes.end as usize]
     }
 
     /// The slots of `write`.
@@ -322,7 +317,6 @@ pub(super) struct GroupInput<'a, R> {
     pub beneficiary: Address,
     pub reader: &'a R,
     pub committed: &'a StateChanges,
-    pub codes: &'a SharedCodes,
     /// Slots of hot credits, with their value before the window.
     pub predicted_slots: &'a HashMap<(Address, U256), PredictedSlot>,
     /// Per window index, the hot credit the transaction makes.
@@ -335,7 +329,7 @@ pub(super) struct GroupInput<'a, R> {
 pub(super) struct SpecDb<'a, R> {
     reader: &'a R,
     committed: &'a StateChanges,
-    codes: &'a SharedCodes,
+    codes: &'a mut WorkerCodes,
     cache: &'a mut BaseCache,
     beneficiary: Address,
     local: &'a mut StateChanges,
@@ -417,20 +411,17 @@ impl<R: StateReader> Database for SpecDb<'_, R> {
         if code_hash == KECCAK256_EMPTY || code_hash.is_zero() {
             return Ok(Bytecode::default());
         }
-        if let Some(code) = self.cache.codes.get(&code_hash) {
-            return Ok(code.clone());
-        }
-        let local = self
-            .local
-            .codes
-            .get(&code_hash)
-            .or_else(|| self.committed.codes.get(&code_hash));
-        let code = self.codes.get_or_load(code_hash, || match local {
-            Some(bytes) => Ok(Some(bytes.clone())),
-            None => self.reader.code(code_hash),
-        })?;
-        self.cache.codes.insert(code_hash, code.clone());
-        Ok(code)
+        let (local, committed, reader) = (&*self.local, self.committed, self.reader);
+        self.codes.get_or_load(code_hash, || {
+            match local
+                .codes
+                .get(&code_hash)
+                .or_else(|| committed.codes.get(&code_hash))
+            {
+                Some(bytes) => Ok(Some(bytes.clone())),
+                None => reader.code(code_hash),
+            }
+        })
     }
 
     fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Self::Error> {
@@ -541,7 +532,7 @@ pub(super) fn run_group<R: StateReader>(
         reads,
         writes,
         slots,
-        codes,
+        bytecode,
         first_writes,
         local,
         credits,
@@ -552,7 +543,7 @@ pub(super) fn run_group<R: StateReader>(
     let db = SpecDb {
         reader: input.reader,
         committed: input.committed,
-        codes: input.codes,
+        codes: bytecode,
         cache,
         beneficiary: input.beneficiary,
         local,
@@ -574,7 +565,7 @@ pub(super) fn run_group<R: StateReader>(
         let state = evm.finalize();
         let db = &mut evm.ctx.journaled_state.database;
         let read_range = start..db.reads.len();
-        let (writes_start, codes_start) = (writes.len(), codes.len());
+        let writes_start = writes.len();
         let mut needs_exact = db.touched_beneficiary || handler.overflow.get();
         let outcome = match result {
             Ok(result) => {
@@ -596,7 +587,6 @@ pub(super) fn run_group<R: StateReader>(
                 let mut log = WriteLog {
                     writes,
                     slots,
-                    codes,
                     first_writes,
                     credits,
                 };
@@ -628,7 +618,6 @@ pub(super) fn run_group<R: StateReader>(
             outcome,
             reads: read_range.start as u32..read_range.end as u32,
             writes: writes_start as u32..writes.len() as u32,
-            codes: codes_start as u32..codes.len() as u32,
             needs_exact,
         });
     }
@@ -718,7 +707,6 @@ fn plain_credit(
 struct WriteLog<'a> {
     writes: &'a mut Vec<AccountWrite>,
     slots: &'a mut Vec<(U256, U256)>,
-    codes: &'a mut Vec<(B256, Bytes)>,
     first_writes: &'a mut digest::Map<FirstWrite>,
     credits: &'a mut HashMap<Address, U256>,
 }
@@ -782,23 +770,23 @@ impl WriteLog<'_> {
                 AccountWrite {
                     address: *address,
                     info: None,
+                    code: false,
                     clear: true,
                     slots: slots_start..slots_start,
                 }
             } else {
                 let created = account.is_created();
                 let info = &account.info;
-                if info.code_hash != KECCAK256_EMPTY
-                    && let Some(code) = &info.code
+                // Flagged on every transaction that loaded it: a replay may skip the
+                // transaction that first did.
+                let code = info.code_hash != KECCAK256_EMPTY && info.code.is_some();
+                if code
+                    && !local.codes.contains_key(&info.code_hash)
+                    && let Some(bytecode) = &info.code
                 {
-                    // Recorded by every transaction that loaded it: a replay may skip the
-                    // transaction that first did.
-                    let bytes = code.original_bytes();
                     local
                         .codes
-                        .entry(info.code_hash)
-                        .or_insert_with(|| bytes.clone());
-                    self.codes.push((info.code_hash, bytes));
+                        .insert(info.code_hash, bytecode.original_bytes());
                 }
                 for (slot, value) in account.changed_storage_slots() {
                     self.slots.push((*slot, value.present_value()));
@@ -826,6 +814,7 @@ impl WriteLog<'_> {
                 AccountWrite {
                     address: *address,
                     info: Some(new),
+                    code,
                     clear: created,
                     slots: slots_start..self.slots.len() as u32,
                 }
