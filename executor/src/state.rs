@@ -493,6 +493,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn malformed_delegation_code_is_legacy_code() {
+        // 0xef0100 followed by 5 bytes instead of an address: not a delegation.
+        let short = Bytes::from_static(&[0xef, 0x01, 0x00, 1, 2, 3, 4, 5]);
+        let code = analyse_code(short.clone());
+        assert!(code.is_legacy());
+        assert_eq!(code.original_bytes(), short);
+        let delegation = Bytes::from([&[0xef, 0x01, 0x00][..], &[0x11; 20]].concat());
+        assert!(analyse_code(delegation).is_eip7702());
+    }
+
+    #[test]
     fn account_encoding_round_trips() {
         let account = StoredAccount {
             nonce: 7,
