@@ -154,6 +154,9 @@ pub struct ParallelExecutor {
     config: ParallelConfig,
     codes: CodeCache,
     layouts: layout::Layouts,
+    /// Per account that several workers wrote many slots of in a recent window, how many
+    /// (see [`ParallelExecutor::learn_slot_hints`]).
+    slot_hints: Mutex<HashMap<Address, usize>>,
     /// Workers' buffers, reused block after block.
     scratch: Mutex<Vec<Scratch>>,
     last_stats: Mutex<ExecutionStats>,
@@ -187,6 +190,7 @@ impl ParallelExecutor {
             config,
             codes: CodeCache::default(),
             layouts: layout::Layouts::default(),
+            slot_hints: Mutex::new(HashMap::default()),
             scratch: Mutex::new(Vec::new()),
             last_stats: Mutex::new(ExecutionStats::default()),
         }
@@ -427,6 +431,7 @@ impl ParallelExecutor {
 
         // Execute every group speculatively.
         let block_env = committer.env.block_env();
+        let slot_hints = self.slot_hints.lock().clone();
         let input = GroupInput {
             chain: committer.chain,
             block_env: &block_env,
@@ -435,6 +440,7 @@ impl ParallelExecutor {
             committed: &committer.db.changes,
             predicted_slots: &predicted_slots,
             predictions: &plan.predictions,
+            slot_hints: &slot_hints,
             window_len: window.len(),
         };
         let groups: Vec<Vec<(u32, &Arc<RecoveredTx>)>> = plan
@@ -511,6 +517,7 @@ impl ParallelExecutor {
         // An account several later workers share is combined by each; any one will do.
         combined.sort_unstable_by_key(|(address, _)| *address);
         combined.dedup_by_key(|(address, _)| *address);
+        self.learn_slot_hints(&combined);
         // A predicted slot several workers wrote ends at the value the replay found.
         for (address, change) in &mut combined {
             if let Some(change) = change {
@@ -727,7 +734,30 @@ fn merge_and_report<R: StateReader>(
     committer.pay_rewards(rewards)
 }
 
+/// A shared account whose combined change has this many slots gets a hint.
+const HINT_MIN_SLOTS: usize = 256;
+/// Hints kept at most; past it they are dropped wholesale.
+const HINT_MAX_ACCOUNTS: usize = 64;
+/// Largest hint, so that one huge window cannot make every later one reserve as much.
+const HINT_MAX_SLOTS: usize = 1 << 16;
+
 impl ParallelExecutor {
+    /// Remembers the accounts several workers wrote many slots of, with how many, so that
+    /// the next windows' workers size those slot tables once instead of growing them.
+    fn learn_slot_hints(&self, combined: &[(Address, Option<AccountChange>)]) {
+        let mut hints = self.slot_hints.lock();
+        for (address, change) in combined {
+            let Some(change) = change else { continue };
+            if change.storage.len() < HINT_MIN_SLOTS {
+                continue;
+            }
+            if hints.len() >= HINT_MAX_ACCOUNTS && !hints.contains_key(address) {
+                hints.clear();
+            }
+            hints.insert(*address, change.storage.len().min(HINT_MAX_SLOTS));
+        }
+    }
+
     /// Checks every access to predicted slots in block order: each must have read what the
     /// accesses before it left (starting from the value before the window). Returns the
     /// first window index that did not, and the value each slot is left with. Learns the
@@ -846,4 +876,46 @@ fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
         }
     }
     u32::MAX
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(slots: usize) -> Option<AccountChange> {
+        let mut change = AccountChange::default();
+        for i in 0..slots {
+            change.storage.insert(U256::from(i), U256::from(1));
+        }
+        Some(change)
+    }
+
+    #[test]
+    fn slot_hints_keep_only_many_slots_and_stay_bounded() {
+        let executor = ParallelExecutor::new(2);
+        let (big, small, failed) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        executor.learn_slot_hints(&[
+            (big, change(HINT_MIN_SLOTS)),
+            (small, change(HINT_MIN_SLOTS - 1)),
+            (failed, None),
+        ]);
+        let hints = executor.slot_hints.lock().clone();
+        assert_eq!(hints.len(), 1);
+        assert_eq!(hints[&big], HINT_MIN_SLOTS);
+
+        // A later window overwrites; past the bound the table starts afresh.
+        executor.learn_slot_hints(&[(big, change(HINT_MIN_SLOTS + 1))]);
+        assert_eq!(executor.slot_hints.lock()[&big], HINT_MIN_SLOTS + 1);
+        for i in 0..HINT_MAX_ACCOUNTS {
+            let address = Address::with_last_byte(i as u8).create(0);
+            executor.learn_slot_hints(&[(address, change(HINT_MIN_SLOTS))]);
+        }
+        let hints = executor.slot_hints.lock();
+        assert!(hints.len() <= HINT_MAX_ACCOUNTS);
+        assert!(!hints.contains_key(&big));
+    }
 }

@@ -20,7 +20,7 @@ use crate::{
     block::RecoveredTx,
     error::ExecutorError,
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
-    state::{StateChanges, StateReader, StoredAccount},
+    state::{AccountChange, StateChanges, StateReader, StoredAccount},
 };
 use alloy_consensus::{Eip658Value, Receipt, Transaction};
 use alloy_eips::Typed2718;
@@ -301,7 +301,15 @@ pub(super) fn apply_write(
     write: &AccountWrite,
     slots: &[(U256, U256)],
 ) {
-    let entry = changes.accounts.entry(write.address).or_default();
+    apply_to(
+        changes.accounts.entry(write.address).or_default(),
+        write,
+        slots,
+    );
+}
+
+/// [`apply_write`] to the account's entry.
+fn apply_to(entry: &mut AccountChange, write: &AccountWrite, slots: &[(U256, U256)]) {
     if write.clear {
         entry.storage_cleared = true;
         entry.storage.clear();
@@ -321,6 +329,9 @@ pub(super) struct GroupInput<'a, R> {
     pub predicted_slots: &'a HashMap<(Address, U256), PredictedSlot>,
     /// Per window index, the hot credit the transaction makes.
     pub predictions: &'a [Option<Prediction>],
+    /// Slots written to an account in a recent window, where that was many (see
+    /// [`WriteLog::record`]).
+    pub slot_hints: &'a HashMap<Address, usize>,
     /// Transactions in the window (all groups).
     pub window_len: usize,
 }
@@ -589,6 +600,7 @@ pub(super) fn run_group<R: StateReader>(
                     slots,
                     first_writes,
                     credits,
+                    slot_hints: input.slot_hints,
                 };
                 log.record(db.local, tx_reads, idx, &state, credit);
                 record_slot_deltas(tx_reads, idx, &state, db.predicted_slots, slot_deltas);
@@ -709,6 +721,7 @@ struct WriteLog<'a> {
     slots: &'a mut Vec<(U256, U256)>,
     first_writes: &'a mut digest::Map<FirstWrite>,
     credits: &'a mut HashMap<Address, U256>,
+    slot_hints: &'a HashMap<Address, usize>,
 }
 
 impl WriteLog<'_> {
@@ -819,7 +832,20 @@ impl WriteLog<'_> {
                     slots: slots_start..self.slots.len() as u32,
                 }
             };
-            apply_write(local, &write, &self.slots[write.slots.start as usize..]);
+            let slots = &self.slots[write.slots.start as usize..];
+            let entry = local.accounts.entry(*address).or_default();
+            // An account a recent window wrote many slots of (a token everybody pays) gets
+            // its table sized once, when it would first grow: growing rehashes every slot
+            // again, and validation copies this table to combine it with the other
+            // workers' slots, keeping its capacity, which then spares a third rehash.
+            if entry.storage.capacity() - entry.storage.len() < slots.len()
+                && let Some(&hint) = self.slot_hints.get(address)
+            {
+                entry
+                    .storage
+                    .reserve(hint.saturating_sub(entry.storage.len()));
+            }
+            apply_to(entry, &write, slots);
             if credit.is_some_and(|(to, _)| to == *address) {
                 // Applied to the view (later transactions of the group see it) but committed
                 // as a credit, on top of whatever the other workers did.
