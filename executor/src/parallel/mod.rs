@@ -478,6 +478,7 @@ impl ParallelExecutor {
         let mut predictions = (u32::MAX, HashMap::default());
         let committed = &committer.db.changes;
         let muster = crew::Muster::call(pool, workers - 1);
+        let mut reporter = None;
         pool.in_place_scope(|scope| {
             let views = &views;
             let predicted = &predicted_slots;
@@ -495,6 +496,9 @@ impl ParallelExecutor {
                 });
             }
             drop(muster);
+            // Called after the jobs above, so the first worker to finish waits for the
+            // commit's report job instead of going to sleep.
+            reporter = Some(crew::Muster::call(pool, 1));
             // Every access to a predicted slot is replayed in block order, value by value.
             if !predicted_slots.is_empty() {
                 predictions = self.check_predictions(&plan, &predicted_slots, views);
@@ -535,6 +539,7 @@ impl ParallelExecutor {
             outputs,
             first_stale,
             combined,
+            reporter,
         };
         let committed = commit_window(pool, committer, window, speculation, source, stats);
         stats.commit_time += phase.elapsed();
@@ -551,6 +556,8 @@ struct Speculation<'a> {
     /// The accounts more than one worker changed, with their combined change (`None` if
     /// the changes do not combine exactly).
     combined: Vec<(Address, Option<AccountChange>)>,
+    /// A worker waiting to report the receipts if the views merge.
+    reporter: Option<crew::Muster>,
 }
 
 /// Commits a window in block order: merges the workers' views if every result stands,
@@ -567,6 +574,7 @@ fn commit_window<R: StateReader>(
         outputs,
         first_stale,
         combined,
+        reporter,
     } = speculation;
     // Records in block order: (worker, position in the worker's records).
     let mut order: Vec<(u32, u32)> = vec![(u32::MAX, 0); window.len()];
@@ -588,10 +596,11 @@ fn commit_window<R: StateReader>(
             .into_iter()
             .filter_map(|(address, change)| Some((address, change?)))
             .collect();
-        merge_and_report(pool, committer, window, &order, outputs, combined)?;
+        merge_and_report(pool, committer, window, &order, outputs, combined, reporter)?;
         stats.merged_windows += 1;
         return Ok(());
     }
+    drop(reporter);
 
     // Where speculation stops being usable as is: the first stale result, or the first
     // candidate that turns out never offered (its sender skipped earlier in the window)
@@ -691,6 +700,7 @@ fn merge_and_report<R: StateReader>(
     order: &[(u32, u32)],
     outputs: &mut [Scratch],
     combined: Vec<(Address, AccountChange)>,
+    reporter: Option<crew::Muster>,
 ) -> ExecutorResult<()> {
     let mut records: Vec<&mut Vec<spec::TxRecord>> = Vec::with_capacity(outputs.len());
     let mut views: Vec<&mut crate::state::StateChanges> = Vec::with_capacity(outputs.len());
@@ -729,6 +739,7 @@ fn merge_and_report<R: StateReader>(
                 rewards.push(included.reward);
             }
         });
+        drop(reporter);
         commit::merge_views(&mut db.changes, &mut views, combined);
     });
     committer.pay_rewards(rewards)
