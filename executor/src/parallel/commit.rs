@@ -2,7 +2,7 @@
 //! the included transactions and receipts, and the in-order decisions that go back to the
 //! source.
 
-use super::spec::{Included, Loc, NEVER, PredictedSlot, Read, Scratch, TxRecord, apply_write};
+use super::spec::{Included, Loc, NEVER, PredictedSlots, Read, Scratch, TxRecord, apply_write};
 use crate::{
     block::{BlockTx, RecoveredTx},
     error::{ExecutorError, ExecutorResult},
@@ -13,10 +13,7 @@ use crate::{
 };
 use alloy_consensus::{Eip658Value, Receipt};
 use alloy_eips::Typed2718;
-use alloy_primitives::{
-    Address, KECCAK256_EMPTY, U256,
-    map::{HashMap, HashSet},
-};
+use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashSet};
 use revm::{Database, ExecuteCommitEvm, context::result::EVMError};
 use std::{collections::hash_map::Entry, sync::Arc};
 
@@ -326,7 +323,7 @@ pub(super) fn combine(
     outputs: &[&Scratch],
     address: Address,
     window_start: Option<StoredAccount>,
-    predicted: &HashMap<(Address, U256), PredictedSlot>,
+    predicted: &PredictedSlots,
 ) -> Option<AccountChange> {
     let mut writer: Option<usize> = None;
     let mut creditors = Vec::new();
@@ -383,7 +380,7 @@ pub(super) fn combine(
         if w != largest {
             for (slot, value) in &change.storage {
                 if storage.insert(*slot, *value).is_some()
-                    && !predicted.contains_key(&(address, *slot))
+                    && predicted.get(address, *slot).is_none()
                 {
                     return None;
                 }

@@ -61,7 +61,7 @@ use alloy_consensus::Transaction;
 use alloy_primitives::{Address, KECCAK256_EMPTY, U256, map::HashMap};
 use commit::{Committer, combine};
 use parking_lot::Mutex;
-use spec::{GroupInput, Outcome, PredictedSlot, Scratch};
+use spec::{GroupInput, Outcome, PredictedSlot, PredictedSlots, Scratch};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -413,13 +413,14 @@ impl ParallelExecutor {
         self.layouts.tick();
 
         // Where each hot holder's balance may live, with its value before the window.
-        let mut predicted_slots: HashMap<(Address, U256), PredictedSlot> = HashMap::default();
+        let mut predicted_slots = PredictedSlots::default();
         for (h, hot) in plan.hot.iter().enumerate() {
             for layout in self.layouts.candidates(hot.token) {
                 let slot = layout.slot(hot.holder);
                 let base = revm::Database::storage(&mut committer.db, hot.token, slot)?;
                 predicted_slots.insert(
-                    (hot.token, slot),
+                    hot.token,
+                    slot,
                     PredictedSlot {
                         hot: h as u32,
                         base,
@@ -776,29 +777,41 @@ impl ParallelExecutor {
     fn check_predictions(
         &self,
         plan: &plan::Plan,
-        predicted_slots: &HashMap<(Address, U256), PredictedSlot>,
+        predicted_slots: &PredictedSlots,
         outputs: &[&Scratch],
     ) -> (u32, HashMap<(Address, U256), U256>) {
-        let mut deltas: Vec<spec::SlotDelta> = outputs
-            .iter()
-            .flat_map(|o| o.slot_deltas.iter().copied())
+        // Grouped by slot (a counting sort on the slot's number); within a slot, each
+        // worker's accesses are already in block order, so a stable sort only merges runs.
+        let mut starts = vec![0usize; predicted_slots.len() + 1];
+        for delta in outputs.iter().flat_map(|o| &o.slot_deltas) {
+            starts[delta.slot as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut deltas: Vec<Option<spec::SlotDelta>> = vec![None; starts[starts.len() - 1]];
+        let mut next = starts.clone();
+        for delta in outputs.iter().flat_map(|o| &o.slot_deltas) {
+            deltas[next[delta.slot as usize]] = Some(*delta);
+            next[delta.slot as usize] += 1;
+        }
+        let mut deltas: Vec<spec::SlotDelta> = deltas.into_iter().flatten().collect();
+        // Slots in (contract, slot) order, as the layouts learn from them.
+        let mut order: Vec<u32> = (0..predicted_slots.len() as u32)
+            .filter(|&i| starts[i as usize + 1] > starts[i as usize])
             .collect();
-        deltas.sort_unstable_by_key(|d| (d.address, d.slot, d.idx));
+        order.sort_unstable_by_key(|&i| predicted_slots.nth(i).0);
         let mut stale = u32::MAX;
         let mut finals = HashMap::default();
-        let mut start = 0;
-        while start < deltas.len() {
-            let key = (deltas[start].address, deltas[start].slot);
-            let end = start
-                + deltas[start..]
-                    .iter()
-                    .take_while(|d| (d.address, d.slot) == key)
-                    .count();
-            let predicted = predicted_slots[&key];
+        for number in order {
+            let (start, end) = (starts[number as usize], starts[number as usize + 1]);
+            let accesses = &mut deltas[start..end];
+            accesses.sort_by_key(|d| d.idx);
+            let &(key, predicted) = predicted_slots.nth(number);
             let mut value = predicted.base;
             let mut held = true;
             let mut confirmed = false;
-            for delta in &deltas[start..end] {
+            for delta in accesses.iter() {
                 if delta.read != value {
                     stale = stale.min(delta.idx);
                     held = false;
@@ -818,7 +831,6 @@ impl ParallelExecutor {
                 self.layouts.confirm(token, predicted.layout);
             }
             finals.insert(key, value);
-            start = end;
         }
         (stale, finals)
     }
@@ -835,7 +847,7 @@ fn combine_shared<R: StateReader>(
     w: usize,
     committed: &crate::state::StateChanges,
     reader: &R,
-    predicted: &HashMap<(Address, U256), PredictedSlot>,
+    predicted: &PredictedSlots,
 ) -> Vec<(Address, Option<AccountChange>)> {
     outputs[w]
         .local

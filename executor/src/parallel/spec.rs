@@ -121,15 +121,67 @@ pub(super) struct PredictedSlot {
     pub layout: super::layout::Layout,
 }
 
+/// The slots predicted in a window, numbered in the order they were added.
+///
+/// Every storage access of a transaction with a prediction is looked up here, and so is
+/// every slot a transaction of such a window reads: the slots are few, so a lookup first
+/// compares the slot's low word with theirs instead of hashing a 52-byte key.
+#[derive(Debug, Default)]
+pub(super) struct PredictedSlots {
+    index: HashMap<(Address, U256), u32>,
+    slots: Vec<((Address, U256), PredictedSlot)>,
+    /// The low word of every slot, consulted while there are at most [`Self::FILTERED`].
+    lows: Vec<u64>,
+}
+
+impl PredictedSlots {
+    /// Up to this many slots, a lookup compares low words first.
+    const FILTERED: usize = 16;
+
+    /// Predicts `slot` of `address` (replacing an earlier prediction of it).
+    pub(super) fn insert(&mut self, address: Address, slot: U256, predicted: PredictedSlot) {
+        let next = self.slots.len() as u32;
+        let i = *self.index.entry((address, slot)).or_insert(next);
+        if i == next {
+            self.slots.push(((address, slot), predicted));
+            self.lows.push(slot.as_limbs()[0]);
+        } else {
+            self.slots[i as usize].1 = predicted;
+        }
+    }
+
+    /// The number and prediction of `slot` of `address`, if it is predicted.
+    pub(super) fn get(&self, address: Address, slot: U256) -> Option<(u32, &PredictedSlot)> {
+        if self.slots.len() <= Self::FILTERED && !self.lows.contains(&slot.as_limbs()[0]) {
+            return None;
+        }
+        let i = *self.index.get(&(address, slot))?;
+        Some((i, &self.slots[i as usize].1))
+    }
+
+    /// The contract and slot numbered `i`, with its prediction.
+    pub(super) fn nth(&self, i: u32) -> &((Address, U256), PredictedSlot) {
+        &self.slots[i as usize]
+    }
+
+    /// Number of predicted slots.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if nothing is predicted.
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
 /// What a transaction did to a predicted slot: read `read`, left `written`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct SlotDelta {
     /// Window index.
     pub idx: u32,
-    /// The contract.
-    pub address: Address,
-    /// The slot.
-    pub slot: U256,
+    /// The slot's number in [`PredictedSlots`].
+    pub slot: u32,
     /// The predicted value it read.
     pub read: U256,
     /// The value it left.
@@ -326,7 +378,7 @@ pub(super) struct GroupInput<'a, R> {
     pub reader: &'a R,
     pub committed: &'a StateChanges,
     /// Slots of hot credits, with their value before the window.
-    pub predicted_slots: &'a HashMap<(Address, U256), PredictedSlot>,
+    pub predicted_slots: &'a PredictedSlots,
     /// Per window index, the hot credit the transaction makes.
     pub predictions: &'a [Option<Prediction>],
     /// Slots written to an account in a recent window, where that was many (see
@@ -346,7 +398,7 @@ pub(super) struct SpecDb<'a, R> {
     local: &'a mut StateChanges,
     reads: &'a mut Vec<Read>,
     touched_beneficiary: bool,
-    predicted_slots: &'a HashMap<(Address, U256), PredictedSlot>,
+    predicted_slots: &'a PredictedSlots,
     prediction: Option<Prediction>,
 }
 
@@ -437,7 +489,7 @@ impl<R: StateReader> Database for SpecDb<'_, R> {
 
     fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Self::Error> {
         if let Some(prediction) = self.prediction
-            && let Some(predicted) = self.predicted_slots.get(&(address, slot))
+            && let Some((_, predicted)) = self.predicted_slots.get(address, slot)
             && predicted.hot == prediction.hot
         {
             let value = predicted.base.wrapping_add(prediction.prefix);
@@ -642,7 +694,7 @@ fn record_slot_deltas(
     reads: &[Read],
     idx: u32,
     state: &EvmState,
-    predicted_slots: &HashMap<(Address, U256), PredictedSlot>,
+    predicted_slots: &PredictedSlots,
     out: &mut Vec<SlotDelta>,
 ) {
     if predicted_slots.is_empty() {
@@ -653,20 +705,19 @@ fn record_slot_deltas(
             address,
             slot,
             value,
-            predicted,
+            ..
         } = *read
         {
-            if !predicted && !predicted_slots.contains_key(&(address, slot)) {
+            let Some((number, _)) = predicted_slots.get(address, slot) else {
                 continue;
-            }
+            };
             let written = state
                 .get(&address)
                 .and_then(|account| account.storage.get(&slot))
                 .map_or(value, |s| s.present_value());
             out.push(SlotDelta {
                 idx,
-                address,
-                slot,
+                slot: number,
                 read: value,
                 written,
             });
