@@ -68,7 +68,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
             &mut self.transactions,
             &mut self.receipts,
             &mut self.gas_used,
-            tx,
+            tx.clone(),
             gas_used,
             receipt,
         );
@@ -262,14 +262,14 @@ pub(super) fn include(
     transactions: &mut Vec<BlockTx>,
     receipts: &mut Vec<LanesReceipt>,
     block_gas: &mut u64,
-    tx: &Arc<RecoveredTx>,
+    tx: Arc<RecoveredTx>,
     gas_used: u64,
     mut receipt: LanesReceipt,
 ) {
     *block_gas += gas_used;
     receipt.set_cumulative_gas_used(*block_gas);
     receipts.push(receipt);
-    transactions.push(BlockTx::new(tx.clone()));
+    transactions.push(BlockTx::new(tx));
 }
 
 /// Merges the workers' views, whose every result stands, into the committed state;

@@ -268,7 +268,7 @@ impl BlockExecutor for ParallelExecutor {
             self.run_window(
                 &mut committer,
                 &reader,
-                &window,
+                window,
                 source,
                 &mut scratch,
                 &mut stats,
@@ -358,7 +358,7 @@ impl ParallelExecutor {
         &self,
         committer: &mut Committer<'_, R>,
         reader: &R,
-        window: &[Arc<RecoveredTx>],
+        window: Vec<Arc<RecoveredTx>>,
         source: &mut dyn TxSource,
         scratch: &mut [Scratch],
         stats: &mut ExecutionStats,
@@ -367,7 +367,7 @@ impl ParallelExecutor {
                       source: &mut dyn TxSource,
                       stats: &mut ExecutionStats| {
             let started = Instant::now();
-            let result = committer.run_serial(window, source);
+            let result = committer.run_serial(&window, source);
             stats.busy += started.elapsed();
             result
         };
@@ -382,11 +382,11 @@ impl ParallelExecutor {
         let plan = {
             let db = &mut committer.db;
             if self.config.round_robin {
-                Some(plan::round_robin(window, self.threads))
+                Some(plan::round_robin(&window, self.threads))
             } else {
                 let predict = self.config.predict_hot_credits;
                 plan::plan(
-                    window,
+                    &window,
                     self.threads,
                     self.config.max_worker_share,
                     // A lookup failure is not an error here: it only weakens the guess.
@@ -464,6 +464,7 @@ impl ParallelExecutor {
             }
             spec::run_group(&input, own, &groups[0]);
         });
+        drop(groups);
         stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
@@ -566,7 +567,7 @@ struct Speculation<'a> {
 fn commit_window<R: StateReader>(
     pool: &rayon::ThreadPool,
     committer: &mut Committer<'_, R>,
-    window: &[Arc<RecoveredTx>],
+    window: Vec<Arc<RecoveredTx>>,
     speculation: Speculation<'_>,
     source: &mut dyn TxSource,
     stats: &mut ExecutionStats,
@@ -697,7 +698,7 @@ fn commit_window<R: StateReader>(
 fn merge_and_report<R: StateReader>(
     pool: &rayon::ThreadPool,
     committer: &mut Committer<'_, R>,
-    window: &[Arc<RecoveredTx>],
+    window: Vec<Arc<RecoveredTx>>,
     order: &[(u32, u32)],
     outputs: &mut [Scratch],
     combined: Vec<(Address, AccountChange)>,
@@ -722,7 +723,9 @@ fn merge_and_report<R: StateReader>(
     pool.in_place_scope(|scope| {
         let rewards = &mut rewards;
         scope.spawn(move |_| {
-            for (tx, &(w, k)) in window.iter().zip(order) {
+            // The transactions are moved, not cloned: a clone's count update would pull
+            // each one's cache line from the core that pulled it into the window.
+            for (tx, &(w, k)) in window.into_iter().zip(order) {
                 let record = &mut records[w as usize][k as usize];
                 let Outcome::Included(included) =
                     std::mem::replace(&mut record.outcome, Outcome::Failed)
