@@ -12,6 +12,10 @@
 //! CPU that was idle starts slow. So a window that is likely to run in parallel calls the
 //! workers in ([`Muster`]) before it is planned: they wait spinning, on CPUs of their own,
 //! until the work is handed out, and the wake-up overlaps the planning.
+//!
+//! The same holds the other way: a calling thread that has done its share and waits for a
+//! worker sleeps on the scope's latch, and is woken tens of microseconds after the worker
+//! is done. So it waits spinning first ([`Finish`]).
 
 use std::{
     sync::{
@@ -37,6 +41,43 @@ pub(super) fn hand_over() {
 struct Roll {
     arrived: AtomicUsize,
     released: AtomicBool,
+}
+
+/// Jobs of a scope that tell the calling thread they are done, so that it can wait for
+/// them spinning (on a CPU of its own) instead of sleeping on the scope's latch.
+#[derive(Default)]
+pub(super) struct Finish {
+    done: AtomicUsize,
+}
+
+impl Finish {
+    /// Called by a job as its last step.
+    pub(super) fn done(&self) {
+        self.done.fetch_add(1, Ordering::Release);
+    }
+
+    /// Spins until `jobs` jobs are done, or [`MAX_WAIT`] passes (then the scope's own wait
+    /// takes over). Only worth it when every worker has a CPU of its own: `spin` false
+    /// returns at once.
+    pub(super) fn wait(&self, jobs: usize, spin: bool) {
+        if !spin {
+            return;
+        }
+        let deadline = Instant::now() + MAX_WAIT;
+        let mut spins = 0u32;
+        while self.done.load(Ordering::Acquire) < jobs {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(256) && Instant::now() > deadline {
+                return;
+            }
+        }
+        // The pool marks a job complete just after its last step: a moment more, and the
+        // scope finds it complete instead of going to sleep.
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Workers called in ahead of work: each spins until the muster is dropped (or

@@ -151,6 +151,9 @@ impl ExecutionStats {
 pub struct ParallelExecutor {
     threads: usize,
     pool: Option<rayon::ThreadPool>,
+    /// Every worker can have a CPU of its own, so the calling thread may wait for them
+    /// spinning (see `crew`).
+    spin: bool,
     config: ParallelConfig,
     codes: CodeCache,
     layouts: layout::Layouts,
@@ -184,9 +187,11 @@ impl ParallelExecutor {
                     .ok()
             })
             .flatten();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             threads,
             pool,
+            spin: threads <= cores,
             config,
             codes: CodeCache::default(),
             layouts: layout::Layouts::default(),
@@ -451,11 +456,15 @@ impl ParallelExecutor {
             .collect();
         let outputs = &mut scratch[..groups.len()];
         let phase = Instant::now();
+        let finish = crew::Finish::default();
         pool.in_place_scope(|scope| {
             let (own, others) = outputs.split_first_mut().expect("two groups or more");
             for (group, output) in groups[1..].iter().zip(others.iter_mut()) {
-                let input = &input;
-                scope.spawn(move |_| spec::run_group(input, output, group));
+                let (input, finish) = (&input, &finish);
+                scope.spawn(move |_| {
+                    spec::run_group(input, output, group);
+                    finish.done();
+                });
             }
             let present = muster.present();
             drop(muster);
@@ -463,6 +472,7 @@ impl ParallelExecutor {
                 crew::hand_over();
             }
             spec::run_group(&input, own, &groups[0]);
+            finish.wait(groups.len() - 1, self.spin);
         });
         drop(groups);
         stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
@@ -481,9 +491,11 @@ impl ParallelExecutor {
         let committed = &committer.db.changes;
         let muster = crew::Muster::call(pool, workers - 1);
         let mut reporter = None;
+        let finish = crew::Finish::default();
         pool.in_place_scope(|scope| {
             let views = &views;
             let predicted = &predicted_slots;
+            let finish = &finish;
             let (own, others) = checks.split_first_mut().expect("two groups or more");
             for (w, check) in others.iter_mut().enumerate() {
                 let w = w + 1;
@@ -495,6 +507,7 @@ impl ParallelExecutor {
                         first_stale_in(views, w)
                     };
                     *check = (stale, combined);
+                    finish.done();
                 });
             }
             drop(muster);
@@ -509,6 +522,7 @@ impl ParallelExecutor {
                 first_stale_in(views, 0).min(first_stale_in(views, 1)),
                 Vec::new(),
             );
+            finish.wait(workers - 1, self.spin);
         });
         let (pred_stale, predicted_finals) = predictions;
         drop(views);
@@ -542,6 +556,7 @@ impl ParallelExecutor {
             first_stale,
             combined,
             reporter,
+            spin: self.spin,
         };
         let committed = commit_window(pool, committer, window, speculation, source, stats);
         stats.commit_time += phase.elapsed();
@@ -560,6 +575,8 @@ struct Speculation<'a> {
     combined: Vec<(Address, Option<AccountChange>)>,
     /// A worker waiting to report the receipts if the views merge.
     reporter: Option<crew::Muster>,
+    /// The calling thread may wait for workers spinning.
+    spin: bool,
 }
 
 /// Commits a window in block order: merges the workers' views if every result stands,
@@ -577,6 +594,7 @@ fn commit_window<R: StateReader>(
         first_stale,
         combined,
         reporter,
+        spin,
     } = speculation;
     // Records in block order: (worker, position in the worker's records).
     let mut order: Vec<(u32, u32)> = vec![(u32::MAX, 0); window.len()];
@@ -598,7 +616,8 @@ fn commit_window<R: StateReader>(
             .into_iter()
             .filter_map(|(address, change)| Some((address, change?)))
             .collect();
-        merge_and_report(pool, committer, window, &order, outputs, combined, reporter)?;
+        let crew = (reporter, spin);
+        merge_and_report(pool, committer, window, &order, outputs, combined, crew)?;
         stats.merged_windows += 1;
         return Ok(());
     }
@@ -702,7 +721,7 @@ fn merge_and_report<R: StateReader>(
     order: &[(u32, u32)],
     outputs: &mut [Scratch],
     combined: Vec<(Address, AccountChange)>,
-    reporter: Option<crew::Muster>,
+    (reporter, spin): (Option<crew::Muster>, bool),
 ) -> ExecutorResult<()> {
     let mut records: Vec<&mut Vec<spec::TxRecord>> = Vec::with_capacity(outputs.len());
     let mut views: Vec<&mut crate::state::StateChanges> = Vec::with_capacity(outputs.len());
@@ -720,8 +739,9 @@ fn merge_and_report<R: StateReader>(
     receipts.reserve(window.len());
     transactions.reserve(window.len());
     let mut rewards = Vec::with_capacity(window.len());
+    let finish = crew::Finish::default();
     pool.in_place_scope(|scope| {
-        let rewards = &mut rewards;
+        let (rewards, finish) = (&mut rewards, &finish);
         scope.spawn(move |_| {
             // The transactions are moved, not cloned: a clone's count update would pull
             // each one's cache line from the core that pulled it into the window.
@@ -742,9 +762,11 @@ fn merge_and_report<R: StateReader>(
                 );
                 rewards.push(included.reward);
             }
+            finish.done();
         });
         drop(reporter);
         commit::merge_views(&mut db.changes, &mut views, combined);
+        finish.wait(1, spin);
     });
     committer.pay_rewards(rewards)
 }
