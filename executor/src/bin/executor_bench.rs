@@ -24,7 +24,10 @@ use lanes_executor::{
 };
 use std::{
     path::PathBuf,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -455,6 +458,8 @@ fn main() -> eyre::Result<()> {
         .num_threads(threads.saturating_sub(1).max(1))
         .build()?;
     let reps = args.reps.max(1);
+    // As the parallel executor decides: spin only if every thread has a core.
+    let spin = threads <= std::thread::available_parallelism().map_or(1, |n| n.get());
 
     println!(
         "executor-bench: {threads} threads, {reps} reps ({} reported), {} cores available",
@@ -529,18 +534,25 @@ fn main() -> eyre::Result<()> {
                 continue;
             }
             let copies: Vec<MemoryState> = (0..threads).map(|_| state.clone()).collect();
+            let done = AtomicUsize::new(0);
             let started = Instant::now();
             ceiling_pool.in_place_scope(|scope| {
-                let (chain, env) = (&chain, &env);
+                let (chain, env, done) = (&chain, &env, &done);
                 let others = parts.iter().zip(&copies).zip(&ceiling_executors).skip(1);
                 for ((part, copy), executor) in others {
                     scope.spawn(move |_| {
                         run(executor, chain, env, copy, part);
+                        done.fetch_add(1, Ordering::Release);
                     });
                 }
                 // No pause to let the woken threads settle: measured on this machine, a
                 // 20 us sleep here made the ceiling 2-8% lower, which flatters the ratio.
                 run(&ceiling_executors[0], chain, env, &copies[0], &parts[0]);
+                // And no sleep on the scope's latch at the end, which the parallel executor
+                // avoids the same way: woken late, it made the ceiling lower too.
+                while spin && done.load(Ordering::Acquire) + 1 < parts.len() {
+                    std::hint::spin_loop();
+                }
             });
             ceiling_times.push(started.elapsed());
         }
