@@ -37,6 +37,20 @@ pub(super) fn hand_over() {
     std::thread::sleep(HAND_OVER);
 }
 
+/// Spins while `busy` holds, for at most [`MAX_WAIT`]; false if it gave up.
+fn spin_while(mut busy: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + MAX_WAIT;
+    let mut spins = 0u32;
+    while busy() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(256) && Instant::now() > deadline {
+            return false;
+        }
+    }
+    true
+}
+
 #[derive(Default)]
 struct Roll {
     arrived: AtomicUsize,
@@ -63,14 +77,8 @@ impl Finish {
         if !spin {
             return;
         }
-        let deadline = Instant::now() + MAX_WAIT;
-        let mut spins = 0u32;
-        while self.done.load(Ordering::Acquire) < jobs {
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(256) && Instant::now() > deadline {
-                return;
-            }
+        if !spin_while(|| self.done.load(Ordering::Acquire) < jobs) {
+            return;
         }
         // The pool marks a job complete just after its last step: a moment more, and the
         // scope finds it complete instead of going to sleep.
@@ -95,15 +103,7 @@ impl Muster {
             let roll = roll.clone();
             pool.spawn(move || {
                 roll.arrived.fetch_add(1, Ordering::AcqRel);
-                let deadline = Instant::now() + MAX_WAIT;
-                let mut spins = 0u32;
-                while !roll.released.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                    spins = spins.wrapping_add(1);
-                    if spins.is_multiple_of(256) && Instant::now() > deadline {
-                        break;
-                    }
-                }
+                spin_while(|| !roll.released.load(Ordering::Acquire));
             });
         }
         Self { roll, workers }
