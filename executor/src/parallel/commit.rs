@@ -63,7 +63,8 @@ impl<'r, R: StateReader> Committer<'r, R> {
         source.skip(tx, reason);
     }
 
-    fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, receipt: LanesReceipt) {
+    /// Records an included transaction (its state changes are the caller's business).
+    pub(super) fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, receipt: LanesReceipt) {
         include(
             &mut self.transactions,
             &mut self.receipts,
@@ -221,16 +222,6 @@ impl<'r, R: StateReader> Committer<'r, R> {
         let mut views: Vec<&mut StateChanges> = outputs.iter_mut().map(|o| &mut o.local).collect();
         merge_views(&mut self.db.changes, &mut views, combined);
         Ok(true)
-    }
-
-    /// Records an included transaction whose state is already in the committed state.
-    pub(super) fn include_merged(
-        &mut self,
-        tx: &Arc<RecoveredTx>,
-        gas_used: u64,
-        receipt: LanesReceipt,
-    ) {
-        self.include(tx, gas_used, receipt);
     }
 
     /// Pays the rewards of consecutive included transactions in one go. Equivalent to paying

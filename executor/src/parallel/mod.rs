@@ -667,7 +667,7 @@ fn commit_window<R: StateReader>(
             match outcome {
                 Outcome::Included(included) => {
                     rewards.push(included.reward);
-                    committer.include_merged(tx, included.gas_used, included.receipt);
+                    committer.include(tx, included.gas_used, included.receipt);
                 }
                 Outcome::Invalid(why) => committer.skip(source, tx, SkipReason::Invalid(why)),
                 Outcome::Failed => unreachable!("a failed result is never valid"),
