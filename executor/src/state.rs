@@ -291,6 +291,15 @@ pub(crate) fn analyse_code(bytes: Bytes) -> Bytecode {
     }
 }
 
+/// The analysed code of `hash` from its loaded bytes; code a contract's hash names but the
+/// store lacks means the store is corrupt.
+pub(crate) fn loaded_code(hash: B256, bytes: Option<Bytes>) -> ExecutorResult<Bytecode> {
+    let bytes = bytes.ok_or_else(|| {
+        ExecutorError::corrupt("bytecode", format!("missing code for hash {hash}"))
+    })?;
+    Ok(analyse_code(bytes))
+}
+
 /// Analysed bytecode shared across blocks: analysis (jump tables) is paid once per contract,
 /// not once per transaction.
 #[derive(Clone, Debug, Default)]
@@ -311,10 +320,7 @@ impl CodeCache {
         if let Some(code) = self.inner.lock().get(&hash) {
             return Ok(code.clone());
         }
-        let bytes = load()?.ok_or_else(|| {
-            ExecutorError::corrupt("bytecode", format!("missing code for hash {hash}"))
-        })?;
-        let code = analyse_code(bytes);
+        let code = loaded_code(hash, load()?)?;
         let mut cache = self.inner.lock();
         if cache.len() >= Self::MAX_ENTRIES {
             cache.clear();

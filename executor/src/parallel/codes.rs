@@ -1,9 +1,6 @@
 //! Analysed bytecode private to one worker.
 
-use crate::{
-    error::{ExecutorError, ExecutorResult},
-    state::analyse_code,
-};
+use crate::{error::ExecutorResult, state::loaded_code};
 use alloy_primitives::{B256, Bytes, map::HashMap};
 use revm::bytecode::Bytecode;
 
@@ -36,12 +33,10 @@ impl WorkerCodes {
         if let Some(code) = self.codes.get(&hash) {
             return Ok(code.clone());
         }
-        let bytes = load()?.ok_or_else(|| {
-            ExecutorError::corrupt("bytecode", format!("missing code for hash {hash}"))
-        })?;
         // Copied: the loaded bytes may share their buffer (and its count) with other
         // workers or with the reader.
-        let code = analyse_code(Bytes::copy_from_slice(&bytes));
+        let bytes = load()?.map(|bytes| Bytes::copy_from_slice(&bytes));
+        let code = loaded_code(hash, bytes)?;
         if self.codes.len() >= Self::MAX_ENTRIES {
             self.codes.clear();
         }
