@@ -9,6 +9,7 @@
 
 use crate::{
     block::{BlockTx, RecoveredTx, SealedBlock},
+    bloom::BloomCache,
     error::{ExecutorError, ExecutorResult},
     evm::{LanesEvm, build_evm, deposit_tx_env, tx_env},
     state::{BlockState, CodeCache, StateChanges, StateReader},
@@ -200,6 +201,7 @@ impl BlockExecutor for SequentialExecutor {
         {
             let mut evm = build_evm(chain, env.block_env(), &mut db, |_| {});
             apply_beacon_root(&mut evm, env)?;
+            let mut bloom = BloomCache::new();
             while transactions.len() < env.max_txs && env.gas_limit - gas_used >= MIN_TX_GAS {
                 let Some(tx) = source.next_tx() else {
                     if source.wait_for_more() {
@@ -228,7 +230,7 @@ impl BlockExecutor for SequentialExecutor {
                             cumulative_gas_used: gas_used,
                             logs: result.into_logs(),
                         };
-                        receipts.push(LanesReceipt::new(tx.ty(), receipt.with_bloom()));
+                        receipts.push(LanesReceipt::new(tx.ty(), bloom.with_bloom(receipt)));
                         transactions.push(BlockTx::new(tx));
                     }
                     Err(EVMError::Transaction(invalid)) => {

@@ -28,6 +28,7 @@
 //!   ([`conformance`] runs the Ethereum Foundation blockchain tests through it).
 
 pub mod block;
+mod bloom;
 pub mod conformance;
 pub mod error;
 pub mod evm;

@@ -5,6 +5,7 @@
 use super::spec::{Included, Loc, NEVER, PredictedSlots, Read, Scratch, TxRecord, apply_write};
 use crate::{
     block::{BlockTx, RecoveredTx},
+    bloom::BloomCache,
     error::{ExecutorError, ExecutorResult},
     evm::{BlockEnvInput, ChainSpec, build_evm, tx_env},
     executor::{SkipReason, TxSource, apply_beacon_root, transact_deposit},
@@ -31,6 +32,9 @@ pub(super) struct Committer<'r, R> {
     pub dropped: HashSet<Address>,
     /// Transactions executed again on the committed state.
     pub reexecutions: usize,
+    /// For the receipts of transactions run here; made on first use, as a window whose
+    /// speculation stands needs none.
+    bloom: Option<BloomCache>,
 }
 
 impl<'r, R: StateReader> Committer<'r, R> {
@@ -51,6 +55,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
             deposit_gas: 0,
             dropped: HashSet::default(),
             reexecutions: 0,
+            bloom: None,
         };
         let mut evm = build_evm(chain, env.block_env(), &mut committer.db, |_| {});
         apply_beacon_root(&mut evm, env)?;
@@ -82,6 +87,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
         source: &mut dyn TxSource,
     ) -> ExecutorResult<()> {
         let mut evm = build_evm(self.chain, self.env.block_env(), &mut self.db, |_| {});
+        let bloom = self.bloom.get_or_insert_with(BloomCache::new);
         for tx in txs {
             if let Some(deposit) = tx.inner().as_deposit() {
                 let (used, mut receipt) = transact_deposit(&mut evm, deposit)?;
@@ -104,7 +110,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
                         logs: result.into_logs(),
                     };
                     self.receipts
-                        .push(LanesReceipt::new(tx.ty(), receipt.with_bloom()));
+                        .push(LanesReceipt::new(tx.ty(), bloom.with_bloom(receipt)));
                     self.transactions.push(BlockTx::new(tx.clone()));
                 }
                 Err(EVMError::Transaction(invalid)) => {

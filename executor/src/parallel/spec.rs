@@ -18,6 +18,7 @@ use super::{codes::WorkerCodes, digest, plan::Prediction};
 use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
+    bloom::BloomCache,
     error::ExecutorError,
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
     state::{AccountChange, StateChanges, StateReader, StoredAccount},
@@ -289,6 +290,8 @@ pub(super) struct Scratch {
     pub slots: Vec<(U256, U256)>,
     /// Analysed bytecode, kept across blocks.
     pub bytecode: WorkerCodes,
+    /// Hashes of recent log addresses and topics, for receipt blooms; kept across blocks.
+    pub bloom: BloomCache,
     /// First write and first credit per location, keyed by the location's digest: an entry
     /// is 16 bytes instead of 64, and this table is written for every location a
     /// transaction changes and looked up for every one read. Two locations sharing a digest
@@ -602,6 +605,7 @@ pub(super) fn run_group<R: StateReader>(
         slot_deltas,
         busy,
         all_included,
+        bloom,
     } = scratch;
     let db = SpecDb {
         reader: input.reader,
@@ -662,7 +666,7 @@ pub(super) fn run_group<R: StateReader>(
                     cumulative_gas_used: 0,
                     logs: result.into_logs(),
                 };
-                let receipt = LanesReceipt::new(tx.ty(), receipt.with_bloom());
+                let receipt = LanesReceipt::new(tx.ty(), bloom.with_bloom(receipt));
                 Outcome::Included(Included {
                     gas_used,
                     receipt,
