@@ -1152,6 +1152,28 @@ impl Drop for Node {
             let path = dir.keep();
             eprintln!("LANES_TEST_KEEP: node files kept in {}", path.display());
         }
+        if let Some(dir) = self.dir.take() {
+            remove_when_quiet(dir);
+        }
+    }
+}
+
+/// Removes a node's directory. A killed node's dev anvil outlives it briefly (its guard
+/// SIGTERMs it when the node's pipe closes, and anvil then dumps its state into `data/l1`), so a
+/// plain `TempDir` drop races those writes, fails half-way and leaks the whole directory.
+fn remove_when_quiet(dir: tempfile::TempDir) {
+    let path = dir.keep();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if Instant::now() >= deadline => {
+                eprintln!("could not remove {}: {e}", path.display());
+                return;
+            }
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
     }
 }
 
