@@ -125,8 +125,8 @@ pub(super) struct PredictedSlot {
 /// The slots predicted in a window, numbered in the order they were added.
 ///
 /// Every storage access of a transaction with a prediction is looked up here, and so is
-/// every slot a transaction of such a window reads: the slots are few, so a lookup first
-/// compares the slot's low word with theirs instead of hashing a 52-byte key.
+/// every slot a transaction of such a window reads: the slots are few, so a lookup compares
+/// the slot's low word with theirs instead of hashing a 52-byte key.
 #[derive(Debug, Default)]
 pub(super) struct PredictedSlots {
     index: HashMap<(Address, U256), u32>,
@@ -153,11 +153,19 @@ impl PredictedSlots {
 
     /// The number and prediction of `slot` of `address`, if it is predicted.
     pub(super) fn get(&self, address: Address, slot: U256) -> Option<(u32, &PredictedSlot)> {
-        if self.slots.len() <= Self::FILTERED && !self.lows.contains(&slot.as_limbs()[0]) {
-            return None;
+        if self.slots.len() > Self::FILTERED {
+            let i = *self.index.get(&(address, slot))?;
+            return Some((i, &self.slots[i as usize].1));
         }
-        let i = *self.index.get(&(address, slot))?;
-        Some((i, &self.slots[i as usize].1))
+        // A hit compares the whole key of the few slots whose low word matches: hashing the
+        // 52-byte key cost more than that, on every access of a predicted transaction.
+        let low = slot.as_limbs()[0];
+        self.lows
+            .iter()
+            .zip(&self.slots)
+            .enumerate()
+            .find(|(_, (l, (key, _)))| **l == low && *key == (address, slot))
+            .map(|(i, (_, (_, predicted)))| (i as u32, predicted))
     }
 
     /// The contract and slot numbered `i`, with its prediction.
@@ -908,6 +916,50 @@ impl WriteLog<'_> {
             } else {
                 self.writes.push(write);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::layout::Layout;
+
+    fn predicted(hot: u32) -> PredictedSlot {
+        PredictedSlot {
+            hot,
+            base: U256::from(hot),
+            layout: Layout {
+                index: 0,
+                vyper: false,
+            },
+        }
+    }
+
+    /// Slots sharing a low word, or a slot under two contracts, are told apart by the whole
+    /// key, with few slots (low-word scan) and with many (the index).
+    #[test]
+    fn predicted_slots_match_the_whole_key() {
+        let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+        let low = U256::from(7);
+        let high = low | (U256::from(1) << 200);
+        for extra in [0usize, 40] {
+            let mut slots = PredictedSlots::default();
+            slots.insert(a, low, predicted(1));
+            slots.insert(a, high, predicted(2));
+            slots.insert(b, low, predicted(3));
+            for i in 0..extra {
+                slots.insert(b, U256::from(1000 + i), predicted(100));
+            }
+            // Replacing a prediction keeps the slot's number.
+            slots.insert(a, high, predicted(4));
+            assert_eq!(slots.len(), 3 + extra);
+            let hot = |address, slot| slots.get(address, slot).map(|(i, p)| (i, p.hot));
+            assert_eq!(hot(a, low), Some((0, 1)));
+            assert_eq!(hot(a, high), Some((1, 4)));
+            assert_eq!(hot(b, low), Some((2, 3)));
+            assert_eq!(hot(b, high), None);
+            assert_eq!(hot(a, U256::from(8)), None);
         }
     }
 }
