@@ -9,7 +9,7 @@
 //! no table at all.
 
 use alloy_consensus::{Receipt, ReceiptWithBloom};
-use alloy_primitives::{Address, B256, Bloom, Log, keccak256};
+use alloy_primitives::{Address, B256, Bloom, FixedBytes, Log, keccak256};
 
 /// Slots for log addresses: a block's logs come from few contracts.
 const ADDRESS_SLOTS: usize = 64;
@@ -18,7 +18,7 @@ const TOPIC_SLOTS: usize = 256;
 
 /// Computes logs blooms, remembering the keccak hashes of recent addresses and topics.
 pub(crate) struct BloomCache {
-    addresses: Box<[(Address, B256)]>,
+    addresses: Box<[(FixedBytes<20>, B256)]>,
     topics: Box<[(B256, B256)]>,
 }
 
@@ -26,7 +26,7 @@ impl BloomCache {
     /// An empty cache.
     pub(crate) fn new() -> Self {
         // Every slot starts as the zero input with its true hash: no slot is ever "empty".
-        let address = (Address::ZERO, keccak256(Address::ZERO));
+        let address = (FixedBytes::ZERO, keccak256(Address::ZERO));
         let topic = (B256::ZERO, keccak256(B256::ZERO));
         Self {
             addresses: vec![address; ADDRESS_SLOTS].into_boxed_slice(),
@@ -38,9 +38,9 @@ impl BloomCache {
     pub(crate) fn logs_bloom(&mut self, logs: &[Log]) -> Bloom {
         let mut bloom = Bloom::ZERO;
         for log in logs {
-            bloom.m3_2048_hashed(&self.address_hash(&log.address));
+            bloom.m3_2048_hashed(&hash(&mut self.addresses, &log.address.0));
             for topic in log.topics() {
-                bloom.m3_2048_hashed(&self.topic_hash(topic));
+                bloom.m3_2048_hashed(&hash(&mut self.topics, topic));
             }
         }
         bloom
@@ -54,23 +54,18 @@ impl BloomCache {
             logs_bloom,
         }
     }
+}
 
-    fn address_hash(&mut self, address: &Address) -> B256 {
-        let entry = &mut self.addresses[index(&address.0[12..], ADDRESS_SLOTS)];
-        if entry.0 != *address {
-            *entry = (*address, keccak256(address));
-        }
-        entry.1
+/// The keccak hash of `input`, from its slot of `table` (a power of two long) if the slot
+/// holds it. The slot is picked by the input's last eight bytes, which vary in every common
+/// input: addresses, hashes, padded addresses, small numbers.
+fn hash<const N: usize>(table: &mut [(FixedBytes<N>, B256)], input: &FixedBytes<N>) -> B256 {
+    let tail: [u8; 8] = input.0[N - 8..].try_into().expect("eight bytes");
+    let entry = &mut table[u64::from_be_bytes(tail) as usize & (table.len() - 1)];
+    if entry.0 != *input {
+        *entry = (*input, keccak256(input));
     }
-
-    fn topic_hash(&mut self, topic: &B256) -> B256 {
-        // The last bytes vary in every common topic: hashes, padded addresses, small numbers.
-        let entry = &mut self.topics[index(&topic.0[24..], TOPIC_SLOTS)];
-        if entry.0 != *topic {
-            *entry = (*topic, keccak256(topic));
-        }
-        entry.1
-    }
+    entry.1
 }
 
 impl Default for BloomCache {
@@ -83,12 +78,6 @@ impl std::fmt::Debug for BloomCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BloomCache").finish_non_exhaustive()
     }
-}
-
-/// The slot of an input by its last eight bytes (`slots` is a power of two).
-fn index(tail: &[u8], slots: usize) -> usize {
-    let tail: [u8; 8] = tail.try_into().expect("eight bytes");
-    u64::from_be_bytes(tail) as usize & (slots - 1)
 }
 
 #[cfg(test)]
