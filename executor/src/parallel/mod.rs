@@ -805,6 +805,23 @@ impl ParallelExecutor {
         predicted_slots: &PredictedSlots,
         outputs: &[&Scratch],
     ) -> (u32, HashMap<(Address, U256), U256>) {
+        if let Some(counts) = credits_chain(plan, predicted_slots, outputs) {
+            // Slots in (contract, slot) order, as the layouts learn from them.
+            let mut order: Vec<u32> = (0..predicted_slots.len() as u32)
+                .filter(|&i| counts[i as usize] > 0)
+                .collect();
+            order.sort_unstable_by_key(|&i| predicted_slots.nth(i).0);
+            let mut finals = HashMap::default();
+            for number in order {
+                let &(key, predicted) = predicted_slots.nth(number);
+                let hot = &plan.hot[predicted.hot as usize];
+                if hot.txs.iter().any(|(_, amount)| !amount.is_zero()) {
+                    self.layouts.confirm(key.0, predicted.layout);
+                }
+                finals.insert(key, predicted.base.wrapping_add(hot.total));
+            }
+            return (u32::MAX, finals);
+        }
         // Grouped by slot (a counting sort on the slot's number); within a slot, each
         // worker's accesses are already in block order, so a stable sort only merges runs.
         let mut starts = vec![0usize; predicted_slots.len() + 1];
@@ -859,6 +876,43 @@ impl ParallelExecutor {
         }
         (stale, finals)
     }
+}
+
+/// How many transactions accessed each predicted slot, if every access is a predicted credit
+/// that read its prediction and added exactly its amount, once per transaction, and each
+/// accessed slot saw all of its hot credit's transactions. Those accesses chain by
+/// construction: each read the value before the window plus the earlier credits, which is
+/// what the previous credit left, so the slot ends at that value plus every credit and the
+/// replay can be skipped. `None` sends the window through the replay.
+fn credits_chain(
+    plan: &plan::Plan,
+    predicted_slots: &PredictedSlots,
+    outputs: &[&Scratch],
+) -> Option<Vec<u32>> {
+    let mut counts = vec![0u32; predicted_slots.len()];
+    let mut last = vec![u32::MAX; predicted_slots.len()];
+    for output in outputs {
+        // A worker's accesses come in block order, a transaction's together.
+        for delta in &output.slot_deltas {
+            let number = delta.slot as usize;
+            let (_, predicted) = predicted_slots.nth(delta.slot);
+            let credit = plan.predictions[delta.idx as usize]?;
+            if credit.hot != predicted.hot
+                || delta.read != predicted.base.wrapping_add(credit.prefix)
+                || delta.written != delta.read.wrapping_add(credit.amount)
+                || last[number] == delta.idx
+            {
+                return None;
+            }
+            last[number] = delta.idx;
+            counts[number] += 1;
+        }
+    }
+    let complete = counts.iter().enumerate().all(|(i, &count)| {
+        let hot = predicted_slots.nth(i as u32).1.hot as usize;
+        count == 0 || count as usize == plan.hot[hot].txs.len()
+    });
+    complete.then_some(counts)
 }
 
 /// A worker's verdict: its first stale transaction, and the accounts it shares with an
