@@ -805,12 +805,17 @@ impl ParallelExecutor {
         predicted_slots: &PredictedSlots,
         outputs: &[&Scratch],
     ) -> (u32, HashMap<(Address, U256), U256>) {
-        if let Some(counts) = credits_chain(plan, predicted_slots, outputs) {
-            // Slots in (contract, slot) order, as the layouts learn from them.
-            let mut order: Vec<u32> = (0..predicted_slots.len() as u32)
-                .filter(|&i| counts[i as usize] > 0)
-                .collect();
-            order.sort_unstable_by_key(|&i| predicted_slots.nth(i).0);
+        // Accesses per slot, and the slots accessed in (contract, slot) order, as the layouts
+        // learn from them.
+        let mut counts = vec![0u32; predicted_slots.len()];
+        for delta in outputs.iter().flat_map(|o| &o.slot_deltas) {
+            counts[delta.slot as usize] += 1;
+        }
+        let mut order: Vec<u32> = (0..predicted_slots.len() as u32)
+            .filter(|&i| counts[i as usize] > 0)
+            .collect();
+        order.sort_unstable_by_key(|&i| predicted_slots.nth(i).0);
+        if credits_chain(plan, predicted_slots, outputs, &counts) {
             let mut finals = HashMap::default();
             for number in order {
                 let &(key, predicted) = predicted_slots.nth(number);
@@ -825,11 +830,8 @@ impl ParallelExecutor {
         // Grouped by slot (a counting sort on the slot's number); within a slot, each
         // worker's accesses are already in block order, so a stable sort only merges runs.
         let mut starts = vec![0usize; predicted_slots.len() + 1];
-        for delta in outputs.iter().flat_map(|o| &o.slot_deltas) {
-            starts[delta.slot as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
+        for (i, &count) in counts.iter().enumerate() {
+            starts[i + 1] = starts[i] + count as usize;
         }
         let mut deltas: Vec<Option<spec::SlotDelta>> = vec![None; starts[starts.len() - 1]];
         let mut next = starts.clone();
@@ -838,11 +840,6 @@ impl ParallelExecutor {
             next[delta.slot as usize] += 1;
         }
         let mut deltas: Vec<spec::SlotDelta> = deltas.into_iter().flatten().collect();
-        // Slots in (contract, slot) order, as the layouts learn from them.
-        let mut order: Vec<u32> = (0..predicted_slots.len() as u32)
-            .filter(|&i| starts[i as usize + 1] > starts[i as usize])
-            .collect();
-        order.sort_unstable_by_key(|&i| predicted_slots.nth(i).0);
         let mut stale = u32::MAX;
         let mut finals = HashMap::default();
         for number in order {
@@ -878,41 +875,41 @@ impl ParallelExecutor {
     }
 }
 
-/// How many transactions accessed each predicted slot, if every access is a predicted credit
-/// that read its prediction and added exactly its amount, once per transaction, and each
-/// accessed slot saw all of its hot credit's transactions. Those accesses chain by
+/// True if every access to a predicted slot is a predicted credit that read its prediction
+/// and added exactly its amount, once per transaction, and each accessed slot saw all of
+/// its hot credit's transactions (`counts`: accesses per slot). Those accesses chain by
 /// construction: each read the value before the window plus the earlier credits, which is
 /// what the previous credit left, so the slot ends at that value plus every credit and the
-/// replay can be skipped. `None` sends the window through the replay.
+/// replay can be skipped. False sends the window through the replay.
 fn credits_chain(
     plan: &plan::Plan,
     predicted_slots: &PredictedSlots,
     outputs: &[&Scratch],
-) -> Option<Vec<u32>> {
-    let mut counts = vec![0u32; predicted_slots.len()];
+    counts: &[u32],
+) -> bool {
     let mut last = vec![u32::MAX; predicted_slots.len()];
     for output in outputs {
         // A worker's accesses come in block order, a transaction's together.
         for delta in &output.slot_deltas {
             let number = delta.slot as usize;
             let (_, predicted) = predicted_slots.nth(delta.slot);
-            let credit = plan.predictions[delta.idx as usize]?;
+            let Some(credit) = plan.predictions[delta.idx as usize] else {
+                return false;
+            };
             if credit.hot != predicted.hot
                 || delta.read != predicted.base.wrapping_add(credit.prefix)
                 || delta.written != delta.read.wrapping_add(credit.amount)
                 || last[number] == delta.idx
             {
-                return None;
+                return false;
             }
             last[number] = delta.idx;
-            counts[number] += 1;
         }
     }
-    let complete = counts.iter().enumerate().all(|(i, &count)| {
+    counts.iter().enumerate().all(|(i, &count)| {
         let hot = predicted_slots.nth(i as u32).1.hot as usize;
         count == 0 || count as usize == plan.hot[hot].txs.len()
-    });
-    complete.then_some(counts)
+    })
 }
 
 /// A worker's verdict: its first stale transaction, and the accounts it shares with an
