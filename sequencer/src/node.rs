@@ -32,6 +32,18 @@ pub enum NodeError {
     /// A listener could not be bound or a server failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A server could not listen on its configured address (taken, or not this host's).
+    #[error("cannot listen on {addr} for the {server} (`{key}`): {source}")]
+    Listen {
+        /// Which server: "JSON-RPC server", "metrics server", "admin endpoint".
+        server: &'static str,
+        /// The configuration key that sets the port, for the operator to change.
+        key: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the kernel said.
+        source: std::io::Error,
+    },
     /// Metrics could not be registered.
     #[error(transparent)]
     Monitoring(#[from] MonitoringError),
@@ -210,11 +222,12 @@ pub async fn run(
             .clone()
             .unwrap_or_else(|| config.storage.datadir.join("admin-jwt.hex"));
         let secret = crate::admin::load_or_create_secret(&secret_path)?;
+        let addr = SocketAddr::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            config.batcher.admin_port,
+        );
         let (addr, task) = crate::admin::serve(
-            SocketAddr::new(
-                std::net::Ipv4Addr::LOCALHOST.into(),
-                config.batcher.admin_port,
-            ),
+            addr,
             secret,
             crate::admin::AdminContext {
                 batcher: l1.batcher.clone(),
@@ -225,7 +238,13 @@ pub async fn run(
             },
             admin_shutdown.clone(),
         )
-        .await?;
+        .await
+        .map_err(|source| NodeError::Listen {
+            server: "admin endpoint",
+            key: "batcher.admin_port",
+            addr,
+            source,
+        })?;
         admin_addr = Some(addr);
         admin_task = Some(task);
     }
@@ -259,6 +278,7 @@ pub async fn run(
         max_logs: config.rpc.max_logs,
         fee_history_max_blocks: config.rpc.fee_history_max_blocks,
     };
+    let wanted_rpc_addr = rpc_config.addr;
     let (rpc_addr, rpc_handle) = rpc::serve(RpcContext {
         chain: chain.clone(),
         pool: pool.clone(),
@@ -266,12 +286,25 @@ pub async fn run(
         client_version: client_version(),
         metrics: metrics.clone(),
     })
-    .await?;
+    .await
+    .map_err(|source| NodeError::Listen {
+        server: "JSON-RPC server",
+        key: "rpc.port",
+        addr: wanted_rpc_addr,
+        source,
+    })?;
 
     let metrics_shutdown = CancellationToken::new();
     let mut metrics_addr = None;
     let metrics_task = if config.metrics.enabled {
-        let listener = lanes_monitoring::bind(&config.metrics).await?;
+        let listener = lanes_monitoring::bind(&config.metrics)
+            .await
+            .map_err(|source| NodeError::Listen {
+                server: "metrics server",
+                key: "metrics.port",
+                addr: SocketAddr::new(config.metrics.addr, config.metrics.port),
+                source,
+            })?;
         metrics_addr = Some(listener.local_addr()?);
         let token = metrics_shutdown.clone();
         let storage = storage.clone();

@@ -357,12 +357,31 @@ struct Anvil {
 }
 
 impl Anvil {
+    /// Anvil on a free port; a port taken between [`free_port`] and anvil's bind makes anvil
+    /// exit, and the next try takes a fresh one.
     fn start() -> Self {
-        Self::launch(free_port(), None)
+        for _ in 0..4 {
+            if let Some(anvil) = Self::try_launch(free_port(), None) {
+                return anvil;
+            }
+        }
+        panic!("anvil exited at start on four free ports");
     }
 
-    /// Anvil on `port`, loading and dumping its chain at `state` when given.
+    /// Anvil on `port`, loading and dumping its chain at `state` when given; tried again
+    /// after a pause if the port is (briefly) taken.
     fn launch(port: u16, state: Option<&Path>) -> Self {
+        for _ in 0..4 {
+            if let Some(anvil) = Self::try_launch(port, state) {
+                return anvil;
+            }
+            thread::sleep(Duration::from_millis(500));
+        }
+        panic!("anvil exited at start on port {port} four times");
+    }
+
+    /// `None` if anvil exits before it answers (its port was taken).
+    fn try_launch(port: u16, state: Option<&Path>) -> Option<Self> {
         let mut command = Command::new(tool("anvil"));
         command.args(["--port", &port.to_string(), "--block-time", "1"]);
         if let Some(state) = state {
@@ -374,11 +393,14 @@ impl Anvil {
             .stderr(Stdio::null())
             .spawn()
             .expect("start anvil");
-        let anvil = Self { child, port };
-        wait_until("anvil answers", Duration::from_secs(20), || {
-            rpc_call(port, "eth_chainId", json!([])).is_ok()
+        let mut anvil = Self { child, port };
+        let mut exited = false;
+        wait_until("anvil answers or exits", Duration::from_secs(20), || {
+            exited = matches!(anvil.child.try_wait(), Ok(Some(_)));
+            exited || rpc_call(port, "eth_chainId", json!([])).is_ok()
         });
-        anvil
+        // Whoever answered, ours must still be running: else the port belongs to another.
+        (!exited && matches!(anvil.child.try_wait(), Ok(None))).then_some(anvil)
     }
 
     /// SIGTERM (anvil dumps its state file) and wait.

@@ -124,3 +124,29 @@ fn invalid_config_fails_at_start_naming_key_and_layer() {
     assert!(text.contains("sequencer.block_time"), "{text}");
     assert!(text.contains("LANES_SEQUENCER__BLOCK_TIME"), "{text}");
 }
+
+#[test]
+fn taken_port_fails_at_start_naming_address_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    // No `--dev`: no L1 and no batcher, so the JSON-RPC server is the first to bind.
+    let out = run(
+        Command::new(lanes_bin())
+            .args(["node", "--rpc.addr", "127.0.0.1", "--rpc.port"])
+            .arg(port.to_string())
+            .args(["--metrics.port", "0", "--datadir"])
+            .arg(dir.path()),
+        TIMEOUT,
+    );
+    assert!(!out.success(), "{}", out.streams());
+    let text = out.streams();
+    assert!(
+        text.contains(&format!(
+            "cannot listen on 127.0.0.1:{port} for the JSON-RPC server (`rpc.port`)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Address already in use"), "{text}");
+    drop(taken);
+}

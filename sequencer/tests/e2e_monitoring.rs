@@ -323,7 +323,19 @@ struct Prometheus {
 }
 
 impl Prometheus {
+    /// Prometheus on a free port; a port taken between [`free_port`] and its bind makes it
+    /// exit, and the next try takes a fresh one.
     fn start(bin: &PathBuf, target_port: u16) -> Self {
+        for _ in 0..4 {
+            if let Some(prometheus) = Self::try_start(bin, target_port) {
+                return prometheus;
+            }
+        }
+        panic!("prometheus exited at start on four free ports");
+    }
+
+    /// `None` if it exits before it is ready.
+    fn try_start(bin: &PathBuf, target_port: u16) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join("alerts.yml"), assets::ALERT_RULES_YAML).unwrap();
         let config = format!(
@@ -350,9 +362,16 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("start prometheus");
-        let prometheus = Self { child, port, dir };
+        let mut prometheus = Self { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !matches!(prometheus.get("/-/ready"), Ok((200, _))) {
+            if let Ok(Some(status)) = prometheus.child.try_wait() {
+                eprintln!(
+                    "prometheus exited at start ({status}):\n{}",
+                    prometheus.log()
+                );
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "prometheus not ready in 20s:\n{}",
@@ -360,7 +379,8 @@ impl Prometheus {
             );
             thread::sleep(Duration::from_millis(100));
         }
-        prometheus
+        // Whoever answered, ours must still be running: else the port belongs to another.
+        matches!(prometheus.child.try_wait(), Ok(None)).then_some(prometheus)
     }
 
     fn log(&self) -> String {

@@ -649,8 +649,15 @@ pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on a graceful shutdown after SIGTERM in [`Node::terminate`].
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many times a start is tried again after a port the harness picked was taken by
+/// someone else between [`free_port`] releasing it and the node binding it.
+const PORT_RETRIES: u32 = 4;
+
+/// What the kernel says when a port is taken (`EADDRINUSE`).
+const PORT_TAKEN: &str = "Address already in use";
+
 /// Settings for a [`Node`]; build with [`Node::builder`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NodeBuilder {
     config: BTreeMap<String, BTreeMap<String, String>>,
     args: Vec<OsString>,
@@ -761,36 +768,56 @@ impl NodeBuilder {
 
     /// Spawns the node and waits until it answers `eth_chainId`. Panics
     /// (printing the node's log) if it exits or does not answer in time.
+    ///
+    /// A port [`free_port`] handed out can be taken before the node binds it (by another
+    /// test's process, or as the local end of any outgoing connection: both draw from the
+    /// same ephemeral range). Such a start is thrown away whole, directory and log included,
+    /// and tried again on fresh ports, so a test sees one clean first start.
     #[track_caller]
-    pub fn spawn(mut self) -> Node {
+    pub fn spawn(self) -> Node {
         // Fixed default ports would collide between nodes of parallel tests.
-        if !self
+        let pick_admin_port = !self
             .config
             .get("batcher")
-            .is_some_and(|b| b.contains_key("admin_port"))
-        {
-            self = self.config("batcher", "admin_port", free_port().to_string());
+            .is_some_and(|b| b.contains_key("admin_port"));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut builder = self.clone();
+            if pick_admin_port {
+                builder = builder.config("batcher", "admin_port", free_port().to_string());
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("lanes-test-")
+                .tempdir()
+                .expect("create temp dir");
+            let config_path = dir.path().join("lanes.toml");
+            std::fs::write(&config_path, builder.config_toml()).expect("write config file");
+            let mut node = Node {
+                child: None,
+                rpc_port: free_port(),
+                metrics_port: free_port(),
+                datadir: dir.path().join("data"),
+                config_path,
+                log_path: dir.path().join("node.log"),
+                dir: Some(dir),
+                builder,
+                starts: 0,
+                log_shown: false,
+            };
+            match node.try_start() {
+                Ok(()) => return node,
+                Err(e) if attempt <= PORT_RETRIES && node.log_since(0).contains(PORT_TAKEN) => {
+                    eprintln!(
+                        "a port picked for the node was taken before it started; \
+                         trying again on fresh ports ({e})\n{}",
+                        node.log_tail(5)
+                    );
+                    node.log_shown = true;
+                }
+                Err(e) => node.fail_start(&e),
+            }
         }
-        let dir = tempfile::Builder::new()
-            .prefix("lanes-test-")
-            .tempdir()
-            .expect("create temp dir");
-        let config_path = dir.path().join("lanes.toml");
-        std::fs::write(&config_path, self.config_toml()).expect("write config file");
-        let mut node = Node {
-            child: None,
-            rpc_port: free_port(),
-            metrics_port: free_port(),
-            datadir: dir.path().join("data"),
-            config_path,
-            log_path: dir.path().join("node.log"),
-            dir: Some(dir),
-            builder: self,
-            starts: 0,
-            log_shown: false,
-        };
-        node.start_process();
-        node
     }
 }
 
@@ -1050,6 +1077,21 @@ impl Node {
         self.start_process();
     }
 
+    /// The log from byte `from` on.
+    fn log_since(&self, from: usize) -> String {
+        let log = std::fs::read(&self.log_path).unwrap_or_default();
+        String::from_utf8_lossy(log.get(from..).unwrap_or_default()).into_owned()
+    }
+
+    /// Panics with the reason and the log tail, the node killed.
+    #[track_caller]
+    fn fail_start(&mut self, reason: &str) -> ! {
+        let tail = self.log_tail(200);
+        self.kill();
+        self.log_shown = true;
+        panic!("lanes node did not become ready: {reason}\n{tail}");
+    }
+
     /// The last `lines` lines of the log, labelled, for messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log();
@@ -1107,8 +1149,34 @@ impl Node {
         cmd
     }
 
+    /// Starts the process on this node's ports and waits until it answers; a start that
+    /// found one of its ports taken (see [`NodeBuilder::spawn`]) is tried again on the same
+    /// ports after a pause, its lines cut from the log so that the log holds one start per
+    /// [`Node::restart`].
     #[track_caller]
     fn start_process(&mut self) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let from = std::fs::metadata(&self.log_path).map_or(0, |m| m.len());
+            let Err(e) = self.try_start() else { return };
+            let failed = self.log_since(from as usize);
+            if attempt > PORT_RETRIES || !failed.contains(PORT_TAKEN) {
+                self.fail_start(&e);
+            }
+            eprintln!(
+                "a port of the node was taken when it restarted; trying again ({e}):\n{failed}"
+            );
+            if let Ok(log) = OpenOptions::new().write(true).open(&self.log_path) {
+                let _ = log.set_len(from);
+            }
+            self.starts -= 1;
+            thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// One start: spawn, then wait until it answers or exits; killed on failure.
+    fn try_start(&mut self) -> Result<(), String> {
         self.starts += 1;
         let mut log = OpenOptions::new()
             .create(true)
@@ -1130,13 +1198,11 @@ impl Node {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", lanes_bin().display()));
         self.child = Some(child);
-        let timeout = self.builder.startup_timeout;
-        if let Err(e) = self.wait_ready(timeout) {
-            let tail = self.log_tail(200);
+        let result = self.wait_ready(self.builder.startup_timeout);
+        if result.is_err() {
             self.kill();
-            self.log_shown = true;
-            panic!("lanes node did not become ready: {e}\n{tail}");
         }
+        result
     }
 }
 
