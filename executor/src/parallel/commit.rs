@@ -2,7 +2,9 @@
 //! the included transactions and receipts, and the in-order decisions that go back to the
 //! source.
 
-use super::spec::{Included, Loc, NEVER, PredictedSlots, Read, Scratch, TxRecord, apply_write};
+use super::spec::{
+    Included, Loc, NEVER, PredictedSlots, Read, Scratch, SpecReceipt, TxRecord, apply_write,
+};
 use crate::{
     block::{BlockTx, RecoveredTx},
     bloom::BloomCache,
@@ -69,7 +71,7 @@ impl<'r, R: StateReader> Committer<'r, R> {
     }
 
     /// Records an included transaction (its state changes are the caller's business).
-    pub(super) fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, receipt: LanesReceipt) {
+    pub(super) fn include(&mut self, tx: &Arc<RecoveredTx>, gas_used: u64, receipt: SpecReceipt) {
         include(
             &mut self.transactions,
             &mut self.receipts,
@@ -253,19 +255,20 @@ impl<'r, R: StateReader> Committer<'r, R> {
     }
 }
 
-/// Appends an included transaction and its receipt, with the block's cumulative gas. A free
-/// function so that a worker can report a window while the committer's state is merged.
+/// Appends an included transaction and its receipt, built in place with the block's
+/// cumulative gas. A free function so that a worker can report a window while the
+/// committer's state is merged.
+#[inline(always)]
 pub(super) fn include(
     transactions: &mut Vec<BlockTx>,
     receipts: &mut Vec<LanesReceipt>,
     block_gas: &mut u64,
     tx: Arc<RecoveredTx>,
     gas_used: u64,
-    mut receipt: LanesReceipt,
+    receipt: SpecReceipt,
 ) {
     *block_gas += gas_used;
-    receipt.set_cumulative_gas_used(*block_gas);
-    receipts.push(receipt);
+    receipts.push(receipt.into_receipt(*block_gas));
     transactions.push(BlockTx::new(tx));
 }
 

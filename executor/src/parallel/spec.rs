@@ -18,14 +18,14 @@ use super::{codes::WorkerCodes, digest, plan::Prediction};
 use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
-    bloom::BloomCache,
+    bloom::{BloomBits, BloomCache},
     error::ExecutorError,
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
     state::{AccountChange, StateChanges, StateReader, StoredAccount},
 };
-use alloy_consensus::{Eip658Value, Receipt, Transaction};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction};
 use alloy_eips::Typed2718;
-use alloy_primitives::{Address, B256, KECCAK256_EMPTY, TxKind, U256, map::HashMap};
+use alloy_primitives::{Address, B256, KECCAK256_EMPTY, Log, TxKind, U256, map::HashMap};
 use revm::{
     Database, ExecuteEvm,
     bytecode::Bytecode,
@@ -233,12 +233,53 @@ pub(super) enum Outcome {
 pub(super) struct Included {
     /// Gas used.
     pub gas_used: u64,
-    /// Receipt with its bloom; the cumulative gas is filled in at commit.
-    pub receipt: LanesReceipt,
+    /// Receipt, its bloom still as bits; the cumulative gas is filled in at commit.
+    pub receipt: SpecReceipt,
     /// The fee recipient's reward.
     pub reward: U256,
     /// A commutative credit of a plain transfer (recipient, amount), not in the writes.
     pub credit: Option<(Address, U256)>,
+}
+
+/// A receipt as a worker records it: what the block's receipt is made of at commit, with the
+/// bloom as bits (see [`BloomBits`]) so that the 256-byte bloom is written once, in place.
+#[derive(Debug)]
+pub(super) struct SpecReceipt {
+    /// EIP-2718 type of the transaction.
+    pub ty: u8,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Its logs.
+    pub logs: Vec<Log>,
+    /// The bloom of the logs.
+    pub bloom: BloomBits,
+}
+
+impl SpecReceipt {
+    /// The block's receipt, with the block's gas used up to and including this transaction.
+    // Inlined into the commit's loop so that the receipt is built where the block keeps it:
+    // a window's receipts are reported on one thread while the other merges, and for light
+    // transactions that thread is the longer one.
+    #[inline(always)]
+    pub(super) fn into_receipt(self, cumulative_gas_used: u64) -> LanesReceipt {
+        let receipt = ReceiptWithBloom {
+            receipt: Receipt {
+                status: Eip658Value::Eip658(self.success),
+                cumulative_gas_used,
+                logs: self.logs,
+            },
+            logs_bloom: self.bloom.to_bloom(),
+        };
+        let envelope = match self.ty {
+            0 => ReceiptEnvelope::Legacy(receipt),
+            1 => ReceiptEnvelope::Eip2930(receipt),
+            2 => ReceiptEnvelope::Eip1559(receipt),
+            3 => ReceiptEnvelope::Eip4844(receipt),
+            4 => ReceiptEnvelope::Eip7702(receipt),
+            ty => return LanesReceipt::new(ty, receipt),
+        };
+        LanesReceipt::Ethereum(envelope)
+    }
 }
 
 /// One account as a transaction left it, in the terms of
@@ -669,12 +710,14 @@ pub(super) fn run_group<R: StateReader>(
                 log.record(db.local, tx_reads, idx, &state, credit);
                 record_slot_deltas(tx_reads, idx, &state, db.predicted_slots, slot_deltas);
                 let gas_used = result.tx_gas_used();
-                let receipt = Receipt {
-                    status: Eip658Value::Eip658(result.is_success()),
-                    cumulative_gas_used: 0,
-                    logs: result.into_logs(),
+                let success = result.is_success();
+                let logs = result.into_logs();
+                let receipt = SpecReceipt {
+                    ty: tx.ty(),
+                    success,
+                    bloom: bloom.logs_bloom_bits(&logs),
+                    logs,
                 };
-                let receipt = LanesReceipt::new(tx.ty(), bloom.with_bloom(receipt));
                 Outcome::Included(Included {
                     gas_used,
                     receipt,
