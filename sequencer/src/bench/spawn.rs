@@ -22,6 +22,23 @@ pub struct DevNode {
     _dir: tempfile::TempDir,
 }
 
+/// What the kernel says when a port is taken (`EADDRINUSE`), in the node's start-up error.
+const PORT_TAKEN: &str = "Address already in use";
+
+/// Why one start failed: a taken port is worth another try, anything else is not.
+enum SpawnFailure {
+    /// The node exited because a port it was given was taken; its log.
+    PortTaken(String),
+    /// Anything else.
+    Other(BenchError),
+}
+
+impl<E: Into<BenchError>> From<E> for SpawnFailure {
+    fn from(e: E) -> Self {
+        Self::Other(e.into())
+    }
+}
+
 /// Two distinct ports free a moment ago: both are bound at once, since the kernel can hand
 /// a port it just released out again.
 fn free_ports() -> Result<(u16, u16), BenchError> {
@@ -30,10 +47,36 @@ fn free_ports() -> Result<(u16, u16), BenchError> {
     Ok((first.local_addr()?.port(), second.local_addr()?.port()))
 }
 
+/// Starts tried before giving up when a picked port turns out taken.
+const PORT_ATTEMPTS: u32 = 4;
+
 impl DevNode {
     /// Starts `<this executable> node --dev` with `extra` arguments (e.g. `--config FILE`)
     /// and waits until it answers JSON-RPC.
+    ///
+    /// The ports are free when picked but released before the node binds them, and any
+    /// outgoing connection may take one meanwhile (both draw on the same ephemeral range):
+    /// a node that exits because a port is taken is started again on fresh ports.
     pub async fn spawn(extra: &[String], timeout: Duration) -> Result<Self, BenchError> {
+        let mut attempt = 1;
+        loop {
+            match Self::spawn_once(extra, timeout).await {
+                Err(SpawnFailure::PortTaken(_)) if attempt < PORT_ATTEMPTS => {
+                    eprintln!("lanes bench: a port picked for the dev node was taken; new ports");
+                    attempt += 1;
+                }
+                Err(SpawnFailure::PortTaken(log)) => {
+                    return Err(BenchError::Spawn(format!(
+                        "the dev node found its ports taken {PORT_ATTEMPTS} times; its log:\n{log}"
+                    )));
+                }
+                Err(SpawnFailure::Other(e)) => return Err(e),
+                Ok(node) => return Ok(node),
+            }
+        }
+    }
+
+    async fn spawn_once(extra: &[String], timeout: Duration) -> Result<Self, SpawnFailure> {
         let dir = tempfile::Builder::new().prefix("lanes-bench-").tempdir()?;
         let exe = std::env::current_exe()?;
         let (rpc_port, metrics_port) = free_ports()?;
@@ -66,17 +109,23 @@ impl DevNode {
         Ok(node)
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), BenchError> {
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), SpawnFailure> {
         let client = super::rpc::RpcClient::new(&self.rpc_url, Duration::from_secs(2))?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
+                && let Some(status) = child.try_wait().map_err(BenchError::from)?
             {
+                // The whole log: a backtrace after the error can push it out of the tail.
+                let whole = std::fs::read_to_string(&self.log).unwrap_or_default();
+                if whole.contains(PORT_TAKEN) {
+                    return Err(SpawnFailure::PortTaken(self.log_tail()));
+                }
                 return Err(BenchError::Spawn(format!(
                     "the dev node exited with {status}; its log:\n{}",
                     self.log_tail()
-                )));
+                ))
+                .into());
             }
             if client
                 .call::<serde_json::Value>("eth_blockNumber", serde_json::json!([]))
@@ -89,7 +138,8 @@ impl DevNode {
                 return Err(BenchError::Spawn(format!(
                     "the dev node did not answer within {timeout:?}; its log:\n{}",
                     self.log_tail()
-                )));
+                ))
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
