@@ -406,11 +406,16 @@ impl ParallelExecutor {
             }
         };
         stats.plan_time += planning.elapsed();
+        // A window that runs sequentially lets the mustered workers go first: left spinning
+        // until it ends, they would hold their CPUs to the end of their spin limit, which the
+        // node's other work (the previous block's commit and state root, the RPC) can use.
         let Some(plan) = plan else {
+            drop(muster);
             return serial(committer, source, stats);
         };
         let limit = self.config.max_worker_share * plan.total_weight as f64;
         if plan.groups.len() < 2 || plan.max_group_weight as f64 > limit {
+            drop(muster);
             return serial(committer, source, stats);
         }
         stats.parallel_windows += 1;
