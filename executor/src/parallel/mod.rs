@@ -234,7 +234,7 @@ impl BlockExecutor for ParallelExecutor {
         let mut scratch = std::mem::take(&mut *self.scratch.lock());
         scratch.resize_with(self.threads, Scratch::default);
         for s in &mut scratch {
-            s.reset_block();
+            s.new_block = true;
         }
         let mut held: Option<Arc<RecoveredTx>> = None;
         let mut exhausted = false;

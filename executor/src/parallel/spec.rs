@@ -357,6 +357,10 @@ pub(super) struct Scratch {
     pub busy: std::time::Duration,
     /// Every transaction of the group was included (none invalid, none failed).
     pub all_included: bool,
+    /// The buffers still hold an earlier block (its base state too): the group that uses
+    /// them first clears them, on its own thread, instead of the calling thread clearing
+    /// every worker's before the plan.
+    pub new_block: bool,
 }
 
 impl Scratch {
@@ -631,7 +635,11 @@ pub(super) fn run_group<R: StateReader>(
     txs: &[(u32, &Arc<RecoveredTx>)],
 ) {
     let started = Instant::now();
-    scratch.reset_window();
+    if std::mem::take(&mut scratch.new_block) {
+        scratch.reset_block();
+    } else {
+        scratch.reset_window();
+    }
     // Room for everything up front: a table that grows rehashes (copies) every entry again,
     // and the view one worker builds becomes the window's committed state at the merge,
     // which then takes in the other workers' accounts too (two per transaction is typical:
@@ -655,6 +663,7 @@ pub(super) fn run_group<R: StateReader>(
         busy,
         all_included,
         bloom,
+        new_block: _,
     } = scratch;
     let db = SpecDb {
         reader: input.reader,
