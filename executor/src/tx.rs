@@ -119,6 +119,8 @@ pub const DEPOSIT_RECEIPT_VERSION: u64 = 1;
 impl LanesReceipt {
     /// The receipt of a transaction of EIP-2718 type `ty` (a deposit's without its nonce:
     /// use [`Self::deposit`]).
+    // Inlined: the parallel executor's commit builds each receipt in place through it.
+    #[inline]
     pub fn new(ty: u8, receipt: ReceiptWithBloom<Receipt>) -> Self {
         if ty == DEPOSIT_TX_TYPE {
             return Self::Deposit(ReceiptWithBloom {

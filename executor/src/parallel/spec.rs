@@ -23,7 +23,7 @@ use crate::{
     evm::{ChainSpec, LanesEvm, build_evm, tx_env},
     state::{AccountChange, StateChanges, StateReader, StoredAccount},
 };
-use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptWithBloom, Transaction};
 use alloy_eips::Typed2718;
 use alloy_primitives::{Address, B256, KECCAK256_EMPTY, Log, TxKind, U256, map::HashMap};
 use revm::{
@@ -270,15 +270,7 @@ impl SpecReceipt {
             },
             logs_bloom: self.bloom.to_bloom(),
         };
-        let envelope = match self.ty {
-            0 => ReceiptEnvelope::Legacy(receipt),
-            1 => ReceiptEnvelope::Eip2930(receipt),
-            2 => ReceiptEnvelope::Eip1559(receipt),
-            3 => ReceiptEnvelope::Eip4844(receipt),
-            4 => ReceiptEnvelope::Eip7702(receipt),
-            ty => return LanesReceipt::new(ty, receipt),
-        };
-        LanesReceipt::Ethereum(envelope)
+        LanesReceipt::new(self.ty, receipt)
     }
 }
 

@@ -807,7 +807,7 @@ impl NodeBuilder {
             };
             match node.try_start() {
                 Ok(()) => return node,
-                Err(e) if attempt <= PORT_RETRIES && node.log_since(0).contains(PORT_TAKEN) => {
+                Err(e) if attempt <= PORT_RETRIES && node.log().contains(PORT_TAKEN) => {
                     eprintln!(
                         "a port picked for the node was taken before it started; \
                          trying again on fresh ports ({e})\n{}",
