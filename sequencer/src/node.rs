@@ -29,7 +29,7 @@ pub enum NodeError {
     /// Storage or execution failed (fatal).
     #[error(transparent)]
     Executor(#[from] ExecutorError),
-    /// A listener could not be bound or a server failed.
+    /// Any other I/O failure (the admin secret file, for one).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// A server could not listen on its configured address (taken, or not this host's).

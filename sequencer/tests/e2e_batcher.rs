@@ -365,7 +365,7 @@ impl Anvil {
                 return anvil;
             }
         }
-        panic!("anvil exited at start on four free ports");
+        panic!("anvil exited before answering, four times on fresh ports (or refuses an option)");
     }
 
     /// Anvil on `port`, loading and dumping its chain at `state` when given; tried again
@@ -377,7 +377,7 @@ impl Anvil {
             }
             thread::sleep(Duration::from_millis(500));
         }
-        panic!("anvil exited at start on port {port} four times");
+        panic!("anvil exited before answering on port {port}, four times (or refuses an option)");
     }
 
     /// `None` if anvil exits before it answers (its port was taken).

@@ -258,8 +258,8 @@ pub(super) struct SpecReceipt {
 impl SpecReceipt {
     /// The block's receipt, with the block's gas used up to and including this transaction.
     // Inlined into the commit's loop so that the receipt is built where the block keeps it:
-    // a window's receipts are reported on one thread while the other merges, and for light
-    // transactions that thread is the longer one.
+    // a window's receipts are reported on one thread while the other merges, and for ERC-20
+    // transfers that thread is the longer one.
     #[inline(always)]
     pub(super) fn into_receipt(self, cumulative_gas_used: u64) -> LanesReceipt {
         let receipt = ReceiptWithBloom {
