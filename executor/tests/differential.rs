@@ -760,7 +760,7 @@ fn build(
     }
 }
 
-/// Parallel executors under test: every thread count with four tunings.
+/// Parallel executors under test: every thread count with five tunings.
 static EXECUTORS: LazyLock<Vec<(String, ParallelExecutor)>> = LazyLock::new(|| {
     let forced = ParallelConfig {
         min_txs_per_worker: 1,
@@ -773,6 +773,10 @@ static EXECUTORS: LazyLock<Vec<(String, ParallelExecutor)>> = LazyLock::new(|| {
     };
     let scattered = ParallelConfig {
         round_robin: true,
+        ..forced.clone()
+    };
+    let split = ParallelConfig {
+        split_groups: true,
         ..forced.clone()
     };
     let mut executors = Vec::new();
@@ -792,6 +796,10 @@ static EXECUTORS: LazyLock<Vec<(String, ParallelExecutor)>> = LazyLock::new(|| {
         executors.push((
             format!("{threads} threads, round robin"),
             ParallelExecutor::with_config(threads, scattered.clone()),
+        ));
+        executors.push((
+            format!("{threads} threads, groups split"),
+            ParallelExecutor::with_config(threads, split.clone()),
         ));
     }
     executors
@@ -1079,6 +1087,60 @@ fn independent_transfers_merge_without_reexecution() {
     assert_eq!(stats.reexecutions, 0, "{stats:?}");
 }
 
+/// Tails of groups taken over by another worker (forced on every window here) are views of
+/// their own: validated, predicted credits replayed across them, and merged without
+/// executing anything again.
+#[test]
+fn taken_over_group_tails_merge_exactly() {
+    let executor = ParallelExecutor::with_config(
+        2,
+        ParallelConfig {
+            split_groups: true,
+            ..Default::default()
+        },
+    );
+    let chain = ChainSpec::cancun(CHAIN_ID);
+    let payments = (0..ACCOUNTS).map(|i| {
+        spec(
+            i,
+            Action::Eth {
+                to: Target::Fresh(i as u8),
+                value: 1,
+            },
+        )
+    });
+    let credits = (0..ACCOUNTS).map(|i| {
+        spec(
+            i,
+            Action::TokenTransfer {
+                to: Target::Fresh(1),
+                amount: 7 + i as u16,
+            },
+        )
+    });
+    for txs in [payments.collect::<Vec<_>>(), credits.collect()] {
+        let case = fixed(txs, Beneficiary::Fresh);
+        let (txs, env) = first_block(&case);
+        let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs, 0);
+        assert_eq!(
+            build(&executor, &chain, &env, &genesis(), &txs, 0),
+            expected
+        );
+        assert_eq!(expected.included.len(), ACCOUNTS);
+        let stats = executor.last_stats();
+        assert_eq!(
+            (
+                stats.parallel_windows,
+                stats.merged_windows,
+                stats.reexecutions
+            ),
+            (1, 1, 0),
+            "{stats:?}"
+        );
+        assert!(stats.taken_over > 0, "{stats:?}");
+    }
+}
+
 #[test]
 fn hot_spots_and_fee_recipient_reads_stay_exact() {
     let mut txs = Vec::new();
@@ -1303,8 +1365,9 @@ fn hidden_payments_to_a_hot_holder_are_seen() {
 }
 
 /// The Ethereum Foundation blockchain tests with every window forced through speculation,
-/// dealt round-robin so validation must catch every dependency itself: exactness on the
-/// strangest transactions there are. Slow in a debug build (every test file); run with
+/// also dealt round-robin so validation must catch every dependency itself, and with every
+/// group's tail taken over: exactness on the strangest transactions there are. Slow in a
+/// debug build (every test file); run with
 /// `cargo test -p lanes-executor --test differential -- --ignored ef_tests_with_forced_speculation`.
 #[test]
 #[ignore]
@@ -1326,6 +1389,10 @@ fn ef_tests_with_forced_speculation() {
         forced.clone(),
         ParallelConfig {
             round_robin: true,
+            ..forced.clone()
+        },
+        ParallelConfig {
+            split_groups: true,
             ..forced
         },
     ] {

@@ -512,6 +512,7 @@ fn main() -> eyre::Result<()> {
         let mut ceiling_times = Vec::new();
         let mut stats = parallel.last_stats();
         let mut phase_mins: Vec<Duration> = Vec::new();
+        let (mut taken_over, mut par_runs) = (0usize, 0usize);
         let only = args.only.as_deref();
         for _ in 0..reps {
             if only.is_none_or(|o| o == "sequential") {
@@ -520,6 +521,8 @@ fn main() -> eyre::Result<()> {
             if only.is_none_or(|o| o == "parallel") {
                 par_times.push(run(&parallel, &chain, &env, &state, &txs).0);
                 let last = parallel.last_stats();
+                taken_over += last.taken_over;
+                par_runs += 1;
                 let track = only.is_some() || args.phases;
                 if track && !phase_mins.is_empty() {
                     for (min, phase) in phase_mins.iter_mut().zip(phases(&last)) {
@@ -566,16 +569,26 @@ fn main() -> eyre::Result<()> {
             println!("{workload}: seq {seq:?} par {par:?} ceiling {ceiling:?} {stats:?}");
             if !phase_mins.is_empty() {
                 println!(
-                    "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}",
-                    phase_mins[0], phase_mins[1], phase_mins[2], phase_mins[3], phase_mins[4]
+                    "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}; taken over {:.1} txs/block",
+                    phase_mins[0],
+                    phase_mins[1],
+                    phase_mins[2],
+                    phase_mins[3],
+                    phase_mins[4],
+                    taken_over as f64 / par_runs.max(1) as f64
                 );
             }
             continue;
         }
         if !phase_mins.is_empty() {
             println!(
-                "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}",
-                phase_mins[0], phase_mins[1], phase_mins[2], phase_mins[3], phase_mins[4]
+                "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}; taken over {:.1} txs/block",
+                phase_mins[0],
+                phase_mins[1],
+                phase_mins[2],
+                phase_mins[3],
+                phase_mins[4],
+                taken_over as f64 / par_runs.max(1) as f64
             );
         }
         let row = Row {

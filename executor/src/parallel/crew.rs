@@ -18,9 +18,10 @@
 //! is done. So it waits spinning first ([`Finish`]).
 
 use std::{
+    ops::Range,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -119,5 +120,135 @@ impl Muster {
 impl Drop for Muster {
     fn drop(&mut self) {
         self.roll.released.store(true, Ordering::Release);
+    }
+}
+
+/// A group's transactions not started yet, which a worker done with its own group may take
+/// over ([`Claim::steal`]): the block's groups are packed by gas before execution, but the
+/// two CPUs of a virtual machine do not run at the same speed, nor start at the same time.
+///
+/// One word holds both ends, so the owner's step and a thief's cut are each one atomic
+/// operation: the low half counts the positions the owner started, the high half is where
+/// the owner stops.
+pub(super) struct Claim(AtomicU64);
+
+/// Fewest transactions a group must have left for a thief to take half of them: taking
+/// over costs a view of its own to set up and validate.
+pub(super) const MIN_STEAL: u32 = 16;
+
+impl Claim {
+    /// A claim on all `len` positions of a group.
+    pub(super) fn new(len: usize) -> Self {
+        Self(AtomicU64::new((len as u64) << 32))
+    }
+
+    /// The owner asks to start its next position; false once the rest was taken (or run).
+    pub(super) fn next(&self) -> bool {
+        let s = self.0.fetch_add(1, Ordering::AcqRel);
+        (s as u32) < (s >> 32) as u32
+    }
+
+    /// Positions not started yet.
+    pub(super) fn left(&self) -> u32 {
+        let s = self.0.load(Ordering::Acquire);
+        ((s >> 32) as u32).saturating_sub(s as u32)
+    }
+
+    /// Takes the back part of what is left, from a position in `splits` (ascending) near
+    /// the middle of it, if at least `min` positions are left.
+    pub(super) fn steal(&self, splits: &[u32], min: u32) -> Option<Range<u32>> {
+        let mut s = self.0.load(Ordering::Acquire);
+        loop {
+            let (next, end) = (s as u32, (s >> 32) as u32);
+            if end <= next || end - next < min.max(2) {
+                return None;
+            }
+            let middle = next + (end - next).div_ceil(2);
+            // The split nearest the middle that leaves both sides something.
+            let at = splits.partition_point(|&p| p < middle);
+            let after = splits.get(at).copied().filter(|&p| p < end);
+            let before = at.checked_sub(1).map(|i| splits[i]).filter(|&p| p > next);
+            let split = match (before, after) {
+                (Some(b), Some(a)) => {
+                    if middle - b <= a - middle {
+                        b
+                    } else {
+                        a
+                    }
+                }
+                (b, a) => b.or(a)?,
+            };
+            let cut = (u64::from(split) << 32) | u64::from(next);
+            match self
+                .0
+                .compare_exchange(s, cut, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(split..end),
+                Err(now) => s = now,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_alone_runs_every_position_once() {
+        let claim = Claim::new(5);
+        assert_eq!((0..8).filter(|_| claim.next()).count(), 5);
+        assert_eq!(claim.left(), 0);
+        assert_eq!(claim.steal(&[1, 2, 3, 4], 2), None);
+    }
+
+    #[test]
+    fn a_thief_takes_the_back_half_from_the_split_nearest_the_middle() {
+        let claim = Claim::new(100);
+        assert!(claim.next() && claim.next());
+        // 98 left: the middle is 51; 50 is nearer than 60.
+        assert_eq!(claim.steal(&[1, 10, 50, 60, 99], 16), Some(50..100));
+        assert_eq!(claim.left(), 48);
+        // Only a split inside what is left counts; none there, nothing is taken.
+        assert_eq!(claim.steal(&[1, 2, 50, 99], 2), None);
+        assert_eq!(claim.steal(&[30], 2), Some(30..50));
+        assert_eq!(claim.steal(&[], 2), None);
+        assert_eq!((0..100).filter(|_| claim.next()).count(), 28);
+        // Too little left to be worth a view of its own.
+        let short = Claim::new(10);
+        assert_eq!(short.steal(&(1..10).collect::<Vec<_>>(), MIN_STEAL), None);
+    }
+
+    #[test]
+    fn owner_and_thieves_racing_split_the_positions_exactly() {
+        const LEN: u32 = 20_000;
+        let splits: Vec<u32> = (1..LEN).collect();
+        for _ in 0..20 {
+            let claim = Claim::new(LEN as usize);
+            let (owned, taken) = std::thread::scope(|scope| {
+                let thieves: Vec<_> = (0..2)
+                    .map(|_| scope.spawn(|| claim.steal(&splits, 2)))
+                    .collect();
+                let mut owned = 0u32;
+                while claim.next() {
+                    owned += 1;
+                }
+                let taken: Vec<Range<u32>> = thieves
+                    .into_iter()
+                    .filter_map(|t| t.join().unwrap())
+                    .collect();
+                (owned, taken)
+            });
+            // The owner ran 0..owned; the taken ranges tile the rest.
+            let mut ranges = taken;
+            ranges.sort_by_key(|r| r.start);
+            let mut at = owned;
+            for range in ranges {
+                assert_eq!(range.start, at);
+                assert!(range.end > range.start);
+                at = range.end;
+            }
+            assert_eq!(at, LEN);
+        }
     }
 }

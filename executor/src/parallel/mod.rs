@@ -16,7 +16,10 @@
 //! (the calling thread and a fixed pool); each worker executes its transactions in block
 //! order on a private view (its own earlier writes over the committed state), logging every
 //! value each transaction read and the first transaction that changed each location (see
-//! `spec`).
+//! `spec`). A worker done with its group while another still has many transactions not
+//! started takes over the back half of them, from a point where no lane is cut, on a view
+//! of its own: the packing is by gas, but the CPUs of a virtual machine neither start nor
+//! run alike.
 //!
 //! Then a transaction's speculative result stands if no other worker changed anything it
 //! read before it did. When every result stands, the workers' views are merged and nothing
@@ -86,6 +89,10 @@ pub struct ParallelConfig {
     /// Predict the balance of ERC-20 holders many transactions of a window pay, instead of
     /// serialising those payments (the prediction is checked, never trusted).
     pub predict_hot_credits: bool,
+    /// Have each worker take over the back half of the next worker's group, as a worker
+    /// done early does when its neighbour has much left. Always correct; tests use it to
+    /// run the take-over on every window instead of when timing allows.
+    pub split_groups: bool,
 }
 
 impl Default for ParallelConfig {
@@ -96,6 +103,7 @@ impl Default for ParallelConfig {
             max_worker_share: 0.8,
             round_robin: false,
             predict_hot_credits: true,
+            split_groups: false,
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct ExecutionStats {
     pub conflicts: usize,
     /// Transactions executed a second time.
     pub reexecutions: usize,
+    /// Transactions a worker done with its own group took over from another's.
+    pub taken_over: usize,
     /// Wall time of the whole block.
     pub elapsed: Duration,
     /// Time spent executing transactions, summed over workers.
@@ -232,7 +242,7 @@ impl BlockExecutor for ParallelExecutor {
         let mut committer = Committer::new(&reader, self.codes.clone(), chain, env)?;
         // Another block being built concurrently keeps the buffers: then start afresh.
         let mut scratch = std::mem::take(&mut *self.scratch.lock());
-        scratch.resize_with(self.threads, Scratch::default);
+        scratch.resize_with(2 * self.threads, Scratch::default);
         for s in &mut scratch {
             s.new_block = true;
         }
@@ -459,15 +469,29 @@ impl ParallelExecutor {
             .iter()
             .map(|g| g.iter().map(|&i| (i, &window[i as usize])).collect())
             .collect();
-        let outputs = &mut scratch[..groups.len()];
+        let claims: Vec<crew::Claim> = groups.iter().map(|g| crew::Claim::new(g.len())).collect();
+        let speculation = Groups {
+            input: &input,
+            groups: &groups,
+            claims: &claims,
+            splits: &plan.splits,
+            split_all: self.config.split_groups,
+        };
+        // Each worker has its buffers and a spare for a group's tail it may take over.
+        let n = groups.len();
+        let (primaries, spares) = scratch[..2 * n].split_at_mut(n);
+        for spare in spares.iter_mut() {
+            spare.taken = false;
+        }
         let phase = Instant::now();
         let finish = crew::Finish::default();
         pool.in_place_scope(|scope| {
-            let (own, others) = outputs.split_first_mut().expect("two groups or more");
-            for (group, output) in groups[1..].iter().zip(others.iter_mut()) {
-                let (input, finish) = (&input, &finish);
+            let mut workers = primaries.iter_mut().zip(spares.iter_mut()).enumerate();
+            let (_, (own, own_spare)) = workers.next().expect("two groups or more");
+            for (w, (output, spare)) in workers {
+                let (speculation, finish) = (&speculation, &finish);
                 scope.spawn(move |_| {
-                    spec::run_group(input, output, group);
+                    speculation.work(w, output, spare);
                     finish.done();
                 });
             }
@@ -476,10 +500,21 @@ impl ParallelExecutor {
             if !present {
                 crew::hand_over();
             }
-            spec::run_group(&input, own, &groups[0]);
-            finish.wait(groups.len() - 1, self.spin);
+            speculation.work(0, own, own_spare);
+            finish.wait(n - 1, self.spin);
         });
         drop(groups);
+        // The taken-over tails are views of their own, validated and merged like the others:
+        // they are moved up behind the groups' views.
+        let mut view_count = n;
+        for k in n..2 * n {
+            if scratch[k].taken {
+                stats.taken_over += scratch[k].records.len();
+                scratch.swap(view_count, k);
+                view_count += 1;
+            }
+        }
+        let outputs = &mut scratch[..view_count];
         stats.busy += outputs.iter().map(|o| o.busy).sum::<Duration>();
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
@@ -488,13 +523,14 @@ impl ParallelExecutor {
         // the accounts an earlier worker touched too, with how their changes combine. The
         // first worker shares no account with an earlier one, so it replays the accesses to
         // predicted slots and checks the second worker's reads too, while that one combines
-        // (the larger job: it copies slot tables).
+        // (the larger job: it copies slot tables). The calling thread also checks the views
+        // of taken-over tails, which are short.
         let views: Vec<&Scratch> = outputs.iter().collect();
         let workers = views.len();
         let mut checks: Vec<Check> = vec![(u32::MAX, Vec::new()); workers];
         let mut predictions = (u32::MAX, HashMap::default());
         let committed = &committer.db.changes;
-        let muster = crew::Muster::call(pool, workers - 1);
+        let muster = crew::Muster::call(pool, n - 1);
         let mut reporter = None;
         let finish = crew::Finish::default();
         pool.in_place_scope(|scope| {
@@ -502,6 +538,7 @@ impl ParallelExecutor {
             let predicted = &predicted_slots;
             let finish = &finish;
             let (own, others) = checks.split_first_mut().expect("two groups or more");
+            let (others, tails) = others.split_at_mut(n - 1);
             for (w, check) in others.iter_mut().enumerate() {
                 let w = w + 1;
                 scope.spawn(move |_| {
@@ -527,7 +564,12 @@ impl ParallelExecutor {
                 first_stale_in(views, 0).min(first_stale_in(views, 1)),
                 Vec::new(),
             );
-            finish.wait(workers - 1, self.spin);
+            for (k, check) in tails.iter_mut().enumerate() {
+                let w = n + k;
+                let combined = combine_shared(views, w, committed, reader, predicted);
+                *check = (first_stale_in(views, w), combined);
+            }
+            finish.wait(n - 1, self.spin);
         });
         let (pred_stale, predicted_finals) = predictions;
         drop(views);
@@ -566,6 +608,46 @@ impl ParallelExecutor {
         let committed = commit_window(pool, committer, window, speculation, source, stats);
         stats.commit_time += phase.elapsed();
         committed
+    }
+}
+
+/// A window's groups, as the workers execute them.
+struct Groups<'a, R> {
+    input: &'a GroupInput<'a, R>,
+    /// Per worker, its transactions in block order.
+    groups: &'a [Vec<(u32, &'a Arc<RecoveredTx>)>],
+    /// Per group, the positions its owner has not started (see [`crew::Claim`]).
+    claims: &'a [crew::Claim],
+    /// Per group, where its tail may be taken over (see [`plan::Plan::splits`]).
+    splits: &'a [Vec<u32>],
+    /// [`ParallelConfig::split_groups`].
+    split_all: bool,
+}
+
+impl<R: StateReader> Groups<'_, R> {
+    /// Worker `w`'s share: its own group, then, if another group still has many
+    /// transactions not started, the back half of them on a spare view.
+    fn work(&self, w: usize, own: &mut Scratch, spare: &mut Scratch) {
+        let n = self.groups.len();
+        let next = (w + 1) % n;
+        let forced = self
+            .split_all
+            .then(|| self.claims[next].steal(&self.splits[next], 2))
+            .flatten()
+            .map(|range| (next, range));
+        spec::run_group(self.input, own, &self.groups[w], Some(&self.claims[w]));
+        let taken = forced.or_else(|| {
+            let (v, _) = (0..n)
+                .filter(|&v| v != w)
+                .map(|v| (v, self.claims[v].left()))
+                .max_by_key(|&(_, left)| left)?;
+            let range = self.claims[v].steal(&self.splits[v], crew::MIN_STEAL)?;
+            Some((v, range))
+        });
+        if let Some((v, range)) = taken {
+            let txs = &self.groups[v][range.start as usize..range.end as usize];
+            spec::run_taken(self.input, own, spare, txs);
+        }
     }
 }
 
@@ -921,8 +1003,9 @@ fn credits_chain(
 /// earlier worker with their combined change.
 type Check = (u32, Vec<(Address, Option<AccountChange>)>);
 
-/// The accounts in worker `w`'s view that an earlier worker's view has too, with how their
-/// changes combine (`None` if they do not combine exactly).
+/// The accounts in worker `w`'s view that exactly one earlier worker's view has too (so each
+/// shared account is combined once), with how their changes combine (`None` if they do not
+/// combine exactly).
 fn combine_shared<R: StateReader>(
     outputs: &[&Scratch],
     w: usize,
@@ -934,10 +1017,15 @@ fn combine_shared<R: StateReader>(
         .local
         .accounts
         .keys()
+        // Combined by the second view holding it only: the combination reads every view,
+        // and for a contract every worker calls it copies the largest slot table.
         .filter(|address| {
             outputs[..w]
                 .iter()
-                .any(|o| o.local.accounts.contains_key(*address))
+                .filter(|o| o.local.accounts.contains_key(*address))
+                .take(2)
+                .count()
+                == 1
         })
         .map(|address| {
             // The account before the window: a failed read only makes the window take the
@@ -959,6 +1047,12 @@ fn combine_shared<R: StateReader>(
 /// location it read before it ran.
 fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
     let output = &outputs[w];
+    // A view's changes are all made by its first transaction or later ones: a taken-over
+    // tail's view is only looked up for the reads of transactions after its start.
+    let starts: Vec<u32> = outputs
+        .iter()
+        .map(|o| o.records.first().map_or(u32::MAX, |r| r.idx))
+        .collect();
     for record in &output.records {
         if record.needs_exact {
             return record.idx;
@@ -968,7 +1062,7 @@ fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
             let credit_only = read.tolerates_credits();
             let loc = read.loc().digest();
             for (v, other) in outputs.iter().enumerate() {
-                if v == w {
+                if v == w || record.idx <= starts[v] {
                     continue;
                 }
                 if let Some(first) = other.first_writes.get(&loc)

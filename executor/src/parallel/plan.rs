@@ -72,6 +72,11 @@ fn address_arg(input: &[u8], n: usize) -> Option<Address> {
 pub(super) struct Plan {
     /// Window indices per worker, each in block order.
     pub groups: Vec<Vec<u32>>,
+    /// Per group, in ascending order, the positions from which the rest of the group holds
+    /// whole lanes: where a worker done early may take the rest over (see
+    /// [`super::crew::Claim`]) without splitting a lane, whose later transactions would
+    /// then miss its earlier ones' writes.
+    pub splits: Vec<Vec<u32>>,
     /// Number of lanes found.
     pub lanes: usize,
     /// Gas weight of the heaviest worker.
@@ -421,13 +426,36 @@ pub(super) fn plan(
             Vec::with_capacity((n as u128 * *w as u128 / total_weight.max(1) as u128) as usize + 1)
         })
         .collect();
+    // A lane's root is its first transaction, so it comes first in the lane's group too.
+    let mut position = vec![0u32; n];
     for (i, root) in roots.iter().enumerate() {
-        groups[group_of_root[*root as usize] as usize].push(i as u32);
+        let group = &mut groups[group_of_root[*root as usize] as usize];
+        position[i] = group.len() as u32;
+        group.push(i as u32);
     }
     let max_group_weight = group_weights.iter().copied().max().unwrap_or(0);
-    let groups = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    let groups: Vec<Vec<u32>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    // The rest of a group from position `p` holds whole lanes if no lane there started
+    // before `p`.
+    let splits = groups
+        .iter()
+        .map(|group| {
+            let mut splits = Vec::new();
+            let mut earliest = u32::MAX;
+            for p in (1..group.len()).rev() {
+                let root = roots[group[p] as usize];
+                earliest = earliest.min(position[root as usize]);
+                if earliest >= p as u32 {
+                    splits.push(p as u32);
+                }
+            }
+            splits.reverse();
+            splits
+        })
+        .collect();
     Some(Plan {
         groups,
+        splits,
         lanes: lane_count,
         max_group_weight,
         total_weight,
@@ -445,8 +473,14 @@ pub(super) fn round_robin(window: &[Arc<RecoveredTx>], workers: usize) -> Plan {
         groups[i % workers].push(i as u32);
         weights[i % workers] += tx.gas_limit();
     }
+    // Dependencies are left to validation here, so a group may be split anywhere.
+    let splits = groups
+        .iter()
+        .map(|g| (1..g.len() as u32).collect())
+        .collect();
     Plan {
         groups,
+        splits,
         lanes: window.len(),
         max_group_weight: weights.iter().copied().max().unwrap_or(0),
         total_weight: weights.iter().sum(),
@@ -494,6 +528,19 @@ mod tests {
         assert_eq!(plan.lanes, 8);
         assert_eq!(plan.groups.len(), 2);
         assert_eq!(plan.groups[0].len() + plan.groups[1].len(), 8);
+    }
+
+    #[test]
+    fn a_group_splits_only_between_whole_lanes() {
+        // Payments to fresh accounts: lanes by sender only. Sender 1's two transactions
+        // are one lane, so its group cannot be split between them.
+        let window: Vec<_> = [1, 2, 1, 3, 4, 5]
+            .into_iter()
+            .map(|from| tx(from, Address::with_last_byte(100 + from), Vec::new()))
+            .collect();
+        let plan = plan(&window, 2, 1.0, |_| false, |_| false).unwrap();
+        assert_eq!(plan.groups, vec![vec![0, 2, 4], vec![1, 3, 5]]);
+        assert_eq!(plan.splits, vec![vec![2], vec![1, 2]]);
     }
 
     #[test]

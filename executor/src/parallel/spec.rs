@@ -14,7 +14,7 @@
 //!   recipient's balance is observed by nothing but the credit; the transaction records a
 //!   credit and only depends on the recipient having no code.
 
-use super::{codes::WorkerCodes, digest, plan::Prediction};
+use super::{codes::WorkerCodes, crew::Claim, digest, plan::Prediction};
 use crate::tx::LanesReceipt;
 use crate::{
     block::RecoveredTx,
@@ -353,6 +353,8 @@ pub(super) struct Scratch {
     /// them first clears them, on its own thread, instead of the calling thread clearing
     /// every worker's before the plan.
     pub new_block: bool,
+    /// The buffers hold, for this window, the tail of a group another worker took over.
+    pub taken: bool,
 }
 
 impl Scratch {
@@ -621,10 +623,14 @@ fn is_reserved(address: &Address) -> bool {
 
 /// Executes `txs` (window index, transaction) in order on a fresh view over the committed
 /// state and logs what each read and wrote into `scratch` (reset first).
+///
+/// With a `claim`, the group's owner asks it before each transaction and stops where
+/// another worker took the rest over ([`run_taken`]).
 pub(super) fn run_group<R: StateReader>(
     input: &GroupInput<'_, R>,
     scratch: &mut Scratch,
     txs: &[(u32, &Arc<RecoveredTx>)],
+    claim: Option<&Claim>,
 ) {
     let started = Instant::now();
     if std::mem::take(&mut scratch.new_block) {
@@ -635,11 +641,13 @@ pub(super) fn run_group<R: StateReader>(
     // Room for everything up front: a table that grows rehashes (copies) every entry again,
     // and the view one worker builds becomes the window's committed state at the merge,
     // which then takes in the other workers' accounts too (two per transaction is typical:
-    // sender and recipient or contract).
-    scratch
-        .local
-        .accounts
-        .reserve(input.committed.accounts.len() + 2 * input.window_len);
+    // sender and recipient or contract). A taken-over tail needs room for its own only.
+    let room = if claim.is_some() {
+        input.committed.accounts.len() + 2 * input.window_len
+    } else {
+        2 * txs.len()
+    };
+    scratch.local.accounts.reserve(room);
     scratch.first_writes.reserve(3 * txs.len());
     let Scratch {
         cache,
@@ -656,6 +664,7 @@ pub(super) fn run_group<R: StateReader>(
         all_included,
         bloom,
         new_block: _,
+        taken: _,
     } = scratch;
     let db = SpecDb {
         reader: input.reader,
@@ -672,6 +681,9 @@ pub(super) fn run_group<R: StateReader>(
     let mut evm = build_evm(input.chain, input.block_env.clone(), db, |_| {});
 
     for &(idx, tx) in txs {
+        if claim.is_some_and(|claim| !claim.next()) {
+            break;
+        }
         let db = &mut evm.ctx.journaled_state.database;
         let start = db.reads.len();
         db.touched_beneficiary = false;
@@ -742,6 +754,32 @@ pub(super) fn run_group<R: StateReader>(
         });
     }
     *busy = started.elapsed();
+}
+
+/// Runs `txs`, the tail of another worker's group taken over by the worker owning `own`
+/// (done with its own group), on `spare`: a view of its own, since the worker's view holds
+/// its group's writes, some of them by transactions later in the block than these. The
+/// worker's caches of base state, bytecode and bloom bits come along; they hold nothing
+/// that depends on a view.
+pub(super) fn run_taken<R: StateReader>(
+    input: &GroupInput<'_, R>,
+    own: &mut Scratch,
+    spare: &mut Scratch,
+    txs: &[(u32, &Arc<RecoveredTx>)],
+) {
+    // The spare's own cache may hold an earlier block: it is cleared before it is set aside.
+    if std::mem::take(&mut spare.new_block) {
+        spare.reset_block();
+    }
+    let lend = |own: &mut Scratch, spare: &mut Scratch| {
+        std::mem::swap(&mut own.cache, &mut spare.cache);
+        std::mem::swap(&mut own.bytecode, &mut spare.bytecode);
+        std::mem::swap(&mut own.bloom, &mut spare.bloom);
+    };
+    lend(own, spare);
+    run_group(input, spare, txs, None);
+    lend(own, spare);
+    spare.taken = true;
 }
 
 /// Logs what the transaction did to predicted slots, whether it was given the prediction or
