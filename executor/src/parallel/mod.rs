@@ -581,9 +581,7 @@ impl ParallelExecutor {
             first_stale = first_stale.min(stale);
             combined.extend(shared);
         }
-        // An account several later workers share is combined by each; any one will do.
-        combined.sort_unstable_by_key(|(address, _)| *address);
-        combined.dedup_by_key(|(address, _)| *address);
+        // Each shared account was combined once, by the second view holding it.
         self.learn_slot_hints(&combined);
         // A predicted slot several workers wrote ends at the value the replay found.
         for (address, change) in &mut combined {
