@@ -317,7 +317,12 @@ impl TxRecord {
 
 /// A worker's buffers, kept by the executor across windows and blocks so that building a
 /// block does not page in fresh memory every time.
+///
+/// Workers' buffers lie side by side in one vector, and each push writes a vector's length
+/// here: aligned to 128 bytes (a pair of cache lines, as CPUs fetch them), no two workers
+/// write the same line.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(super) struct Scratch {
     /// The block's base state as read so far (cleared per block).
     pub cache: BaseCache,
