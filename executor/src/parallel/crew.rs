@@ -133,7 +133,13 @@ impl Drop for Muster {
 /// their claims on every transaction, and claims side by side would bounce one line
 /// between their CPUs (128 bytes, as CPUs fetch lines in adjacent pairs).
 #[repr(align(128))]
-pub(super) struct Claim(AtomicU64);
+pub(super) struct Claim {
+    /// Positions started (low half) and the end (high half).
+    word: AtomicU64,
+    /// When the owner began, in nanoseconds from the window's epoch, plus one (zero: not
+    /// yet): with the positions started, how fast it goes.
+    began: AtomicU64,
+}
 
 /// Fewest transactions a group must have left for a thief to take half of them: taking
 /// over costs a view of its own to set up and validate.
@@ -142,31 +148,56 @@ pub(super) const MIN_STEAL: u32 = 16;
 impl Claim {
     /// A claim on all `len` positions of a group.
     pub(super) fn new(len: usize) -> Self {
-        Self(AtomicU64::new((len as u64) << 32))
+        Self {
+            word: AtomicU64::new((len as u64) << 32),
+            began: AtomicU64::new(0),
+        }
+    }
+
+    /// The owner begins, `at` after the window's epoch.
+    pub(super) fn begin(&self, at: Duration) {
+        self.began
+            .store(at.as_nanos() as u64 + 1, Ordering::Relaxed);
+    }
+
+    /// The owner's time per position so far, `now` after the window's epoch; `None` before
+    /// it began or started anything.
+    pub(super) fn pace(&self, now: Duration) -> Option<f64> {
+        let began = self.began.load(Ordering::Relaxed).checked_sub(1)?;
+        let started = self.word.load(Ordering::Acquire) as u32;
+        (started > 0)
+            .then(|| (now.as_nanos() as u64).saturating_sub(began) as f64 / f64::from(started))
     }
 
     /// The owner asks to start its next position; false once the rest was taken (or run).
     pub(super) fn next(&self) -> bool {
-        let s = self.0.fetch_add(1, Ordering::AcqRel);
+        let s = self.word.fetch_add(1, Ordering::AcqRel);
         (s as u32) < (s >> 32) as u32
     }
 
     /// Positions not started yet.
     pub(super) fn left(&self) -> u32 {
-        let s = self.0.load(Ordering::Acquire);
+        let s = self.word.load(Ordering::Acquire);
         ((s >> 32) as u32).saturating_sub(s as u32)
     }
 
-    /// Takes the back part of what is left, from a position in `splits` (ascending) near
-    /// the middle of it, if at least `min` positions are left.
-    pub(super) fn steal(&self, splits: &[u32], min: u32) -> Option<Range<u32>> {
-        let mut s = self.0.load(Ordering::Acquire);
+    /// Takes the back `share` (kept within a quarter and three quarters) of what is left,
+    /// from the position in `splits` (ascending) nearest that point, if at least `min`
+    /// positions are left.
+    pub(super) fn steal(&self, splits: &[u32], min: u32, share: f64) -> Option<Range<u32>> {
+        let share = if share.is_finite() {
+            share.clamp(0.25, 0.75)
+        } else {
+            0.5
+        };
+        let mut s = self.word.load(Ordering::Acquire);
         loop {
             let (next, end) = (s as u32, (s >> 32) as u32);
             if end <= next || end - next < min.max(2) {
                 return None;
             }
-            let middle = next + (end - next).div_ceil(2);
+            let taken = ((f64::from(end - next) * share).round() as u32).clamp(1, end - next - 1);
+            let middle = end - taken;
             // The split nearest the middle that leaves both sides something.
             let at = splits.partition_point(|&p| p < middle);
             let after = splits.get(at).copied().filter(|&p| p < end);
@@ -183,7 +214,7 @@ impl Claim {
             };
             let cut = (u64::from(split) << 32) | u64::from(next);
             match self
-                .0
+                .word
                 .compare_exchange(s, cut, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some(split..end),
@@ -202,7 +233,7 @@ mod tests {
         let claim = Claim::new(5);
         assert_eq!((0..8).filter(|_| claim.next()).count(), 5);
         assert_eq!(claim.left(), 0);
-        assert_eq!(claim.steal(&[1, 2, 3, 4], 2), None);
+        assert_eq!(claim.steal(&[1, 2, 3, 4], 2, 0.5), None);
     }
 
     #[test]
@@ -210,16 +241,41 @@ mod tests {
         let claim = Claim::new(100);
         assert!(claim.next() && claim.next());
         // 98 left: the middle is 51; 50 is nearer than 60.
-        assert_eq!(claim.steal(&[1, 10, 50, 60, 99], 16), Some(50..100));
+        assert_eq!(claim.steal(&[1, 10, 50, 60, 99], 16, 0.5), Some(50..100));
         assert_eq!(claim.left(), 48);
         // Only a split inside what is left counts; none there, nothing is taken.
-        assert_eq!(claim.steal(&[1, 2, 50, 99], 2), None);
-        assert_eq!(claim.steal(&[30], 2), Some(30..50));
-        assert_eq!(claim.steal(&[], 2), None);
+        assert_eq!(claim.steal(&[1, 2, 50, 99], 2, 0.5), None);
+        assert_eq!(claim.steal(&[30], 2, 0.5), Some(30..50));
+        assert_eq!(claim.steal(&[], 2, 0.5), None);
         assert_eq!((0..100).filter(|_| claim.next()).count(), 28);
         // Too little left to be worth a view of its own.
         let short = Claim::new(10);
-        assert_eq!(short.steal(&(1..10).collect::<Vec<_>>(), MIN_STEAL), None);
+        assert_eq!(
+            short.steal(&(1..10).collect::<Vec<_>>(), MIN_STEAL, 0.5),
+            None
+        );
+    }
+
+    #[test]
+    fn a_faster_thief_takes_more_within_bounds() {
+        let all: Vec<u32> = (1..100).collect();
+        // The owner has 100 left; a thief twice as fast takes two thirds.
+        assert_eq!(Claim::new(100).steal(&all, 2, 2.0 / 3.0), Some(33..100));
+        // Never more than three quarters, nor less than one quarter.
+        assert_eq!(Claim::new(100).steal(&all, 2, 0.99), Some(25..100));
+        assert_eq!(Claim::new(100).steal(&all, 2, 0.01), Some(75..100));
+        assert_eq!(Claim::new(100).steal(&all, 2, f64::NAN), Some(50..100));
+    }
+
+    #[test]
+    fn pace_is_time_per_started_position() {
+        let claim = Claim::new(10);
+        assert_eq!(claim.pace(Duration::from_micros(50)), None);
+        claim.begin(Duration::from_micros(10));
+        assert_eq!(claim.pace(Duration::from_micros(50)), None);
+        assert!(claim.next() && claim.next());
+        let pace = claim.pace(Duration::from_micros(50)).unwrap();
+        assert!((pace - 20_000.0).abs() < 1.0, "{pace}");
     }
 
     #[test]
@@ -230,7 +286,7 @@ mod tests {
             let claim = Claim::new(LEN as usize);
             let (owned, taken) = std::thread::scope(|scope| {
                 let thieves: Vec<_> = (0..2)
-                    .map(|_| scope.spawn(|| claim.steal(&splits, 2)))
+                    .map(|_| scope.spawn(|| claim.steal(&splits, 2, 0.5)))
                     .collect();
                 let mut owned = 0u32;
                 while claim.next() {

@@ -476,6 +476,7 @@ impl ParallelExecutor {
             claims: &claims,
             splits: &plan.splits,
             split_all: self.config.split_groups,
+            epoch: Instant::now(),
         };
         // Each worker has its buffers and a spare for a group's tail it may take over.
         let n = groups.len();
@@ -620,26 +621,37 @@ struct Groups<'a, R> {
     splits: &'a [Vec<u32>],
     /// [`ParallelConfig::split_groups`].
     split_all: bool,
+    /// When the speculation began (the claims' clock).
+    epoch: Instant,
 }
 
 impl<R: StateReader> Groups<'_, R> {
     /// Worker `w`'s share: its own group, then, if another group still has many
-    /// transactions not started, the back half of them on a spare view.
+    /// transactions not started, the back part of them on a spare view: as much as makes
+    /// both end together at the pace each went so far (on this VM, one CPU was seen running
+    /// a third slower than the other, block after block).
     fn work(&self, w: usize, own: &mut Scratch, spare: &mut Scratch) {
         let n = self.groups.len();
         let next = (w + 1) % n;
         let forced = self
             .split_all
-            .then(|| self.claims[next].steal(&self.splits[next], 2))
+            .then(|| self.claims[next].steal(&self.splits[next], 2, 0.5))
             .flatten()
             .map(|range| (next, range));
+        self.claims[w].begin(self.epoch.elapsed());
         spec::run_group(self.input, own, &self.groups[w], Some(&self.claims[w]));
         let taken = forced.or_else(|| {
             let (v, _) = (0..n)
                 .filter(|&v| v != w)
                 .map(|v| (v, self.claims[v].left()))
                 .max_by_key(|&(_, left)| left)?;
-            let range = self.claims[v].steal(&self.splits[v], crew::MIN_STEAL)?;
+            let own_pace = (!own.records.is_empty())
+                .then(|| own.busy.as_nanos() as f64 / own.records.len() as f64);
+            let share = match (self.claims[v].pace(self.epoch.elapsed()), own_pace) {
+                (Some(theirs), Some(mine)) => theirs / (theirs + mine),
+                _ => 0.5,
+            };
+            let range = self.claims[v].steal(&self.splits[v], crew::MIN_STEAL, share)?;
             Some((v, range))
         });
         if let Some((v, range)) = taken {
