@@ -70,6 +70,8 @@ pub struct SequencerMetrics {
     pub executor_reexecutions: IntCounter,
     /// Speculative results that could not be used as they were.
     pub executor_conflicts: IntCounter,
+    /// Transactions a worker took over from another's group, done with its own.
+    pub executor_taken_over: IntCounter,
     /// Busy worker time over wall time for the last block.
     pub executor_speedup: Gauge,
     /// Worker threads of the executor.
@@ -192,6 +194,11 @@ impl SequencerMetrics {
             executor_conflicts: registry.counter(
                 "lanes_executor_conflicts_total",
                 "Speculative results that could not be used as they were",
+            )?,
+            executor_taken_over: registry.counter(
+                "lanes_executor_taken_over_total",
+                "Transactions a worker took over from another's group after finishing its own \
+                 (the groups were uneven, or the CPUs ran at different speeds)",
             )?,
             executor_speedup: registry.gauge(
                 "lanes_executor_speedup_estimate",

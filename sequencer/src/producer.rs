@@ -489,6 +489,9 @@ impl BlockProducer {
             self.metrics
                 .executor_conflicts
                 .inc_by(stats.conflicts as u64);
+            self.metrics
+                .executor_taken_over
+                .inc_by(stats.taken_over as u64);
             self.metrics.executor_speedup.set(stats.speedup_estimate());
             self.metrics
                 .executor_busy_seconds
