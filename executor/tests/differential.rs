@@ -21,9 +21,9 @@ use alloy_primitives::{
 };
 use alloy_sol_types::{SolCall, sol};
 use lanes_executor::{
-    BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, LanesReceipt, LanesTxEnvelope,
-    ParallelConfig, ParallelExecutor, RecoveredTx, SequentialExecutor, SkipReason, StateChanges,
-    StoredAccount, TxDeposit, TxSource, root,
+    BlockEnvInput, BlockExecutor, ChainSpec, ExecutedBlock, ExecutionStats, LanesReceipt,
+    LanesTxEnvelope, ParallelConfig, ParallelExecutor, RecoveredTx, SequentialExecutor, SkipReason,
+    StateChanges, StoredAccount, TxDeposit, TxSource, root,
     state::{AccountChange, MemoryState},
 };
 use proptest::prelude::*;
@@ -1099,7 +1099,6 @@ fn taken_over_group_tails_merge_exactly() {
             ..Default::default()
         },
     );
-    let chain = ChainSpec::cancun(CHAIN_ID);
     let payments = (0..ACCOUNTS).map(|i| {
         spec(
             i,
@@ -1119,24 +1118,7 @@ fn taken_over_group_tails_merge_exactly() {
         )
     });
     for txs in [payments.collect::<Vec<_>>(), credits.collect()] {
-        let case = fixed(txs, Beneficiary::Fresh);
-        let (txs, env) = first_block(&case);
-        let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs, 0);
-        assert_eq!(
-            build(&executor, &chain, &env, &genesis(), &txs, 0),
-            expected
-        );
-        assert_eq!(expected.included.len(), ACCOUNTS);
-        let stats = executor.last_stats();
-        assert_eq!(
-            (
-                stats.parallel_windows,
-                stats.merged_windows,
-                stats.reexecutions
-            ),
-            (1, 1, 0),
-            "{stats:?}"
-        );
+        let stats = builds_in_one_merged_window(&executor, &fixed(txs, Beneficiary::Fresh));
         assert!(stats.taken_over > 0, "{stats:?}");
     }
 }
@@ -1310,14 +1292,16 @@ fn hot_token_recipient_is_predicted_exactly() {
             )
         })
         .collect();
-    let case = fixed(only_credits, Beneficiary::Fresh);
-    let (txs, env) = first_block(&case);
+    builds_in_one_merged_window(&executor, &fixed(only_credits, Beneficiary::Fresh));
+}
+
+/// Builds the first block of `case` with `executor`, checks it against the sequential
+/// builder's, and that it took one parallel window, merged without executing anything again.
+fn builds_in_one_merged_window(executor: &ParallelExecutor, case: &Case) -> ExecutionStats {
+    let (txs, env) = first_block(case);
     let chain = ChainSpec::cancun(CHAIN_ID);
     let expected = build(&*SEQUENTIAL, &chain, &env, &genesis(), &txs, 0);
-    assert_eq!(
-        build(&executor, &chain, &env, &genesis(), &txs, 0),
-        expected
-    );
+    assert_eq!(build(executor, &chain, &env, &genesis(), &txs, 0), expected);
     let stats = executor.last_stats();
     assert_eq!(
         (
@@ -1328,6 +1312,7 @@ fn hot_token_recipient_is_predicted_exactly() {
         (1, 1, 0),
         "{stats:?}"
     );
+    stats
 }
 
 #[test]

@@ -384,6 +384,18 @@ fn phases(stats: &lanes_executor::ExecutionStats) -> [Duration; 5] {
     ]
 }
 
+/// Prints the fastest of each phase (see [`phases`]), if they were tracked, and the
+/// transactions taken over between workers per parallel block.
+fn print_phases(mins: &[Duration], taken_over: usize, runs: usize) {
+    if let [elapsed, plan, speculate, validate, commit] = mins {
+        println!(
+            "  fastest phases: elapsed {elapsed:?} plan {plan:?} speculate {speculate:?} \
+             validate {validate:?} commit {commit:?}; taken over {:.1} txs/block",
+            taken_over as f64 / runs.max(1) as f64
+        );
+    }
+}
+
 fn summarise(mut times: Vec<Duration>, stat: &str) -> Duration {
     times.sort();
     let index = if stat == "min" { 0 } else { times.len() / 2 };
@@ -567,30 +579,10 @@ fn main() -> eyre::Result<()> {
         );
         if only.is_some() {
             println!("{workload}: seq {seq:?} par {par:?} ceiling {ceiling:?} {stats:?}");
-            if !phase_mins.is_empty() {
-                println!(
-                    "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}; taken over {:.1} txs/block",
-                    phase_mins[0],
-                    phase_mins[1],
-                    phase_mins[2],
-                    phase_mins[3],
-                    phase_mins[4],
-                    taken_over as f64 / par_runs.max(1) as f64
-                );
-            }
+            print_phases(&phase_mins, taken_over, par_runs);
             continue;
         }
-        if !phase_mins.is_empty() {
-            println!(
-                "  fastest phases: elapsed {:?} plan {:?} speculate {:?} validate {:?} commit {:?}; taken over {:.1} txs/block",
-                phase_mins[0],
-                phase_mins[1],
-                phase_mins[2],
-                phase_mins[3],
-                phase_mins[4],
-                taken_over as f64 / par_runs.max(1) as f64
-            );
-        }
+        print_phases(&phase_mins, taken_over, par_runs);
         let row = Row {
             workload: workload.to_string(),
             txs: txs.len(),

@@ -141,7 +141,7 @@ pub(super) struct Claim {
     began: AtomicU64,
 }
 
-/// Fewest transactions a group must have left for a thief to take half of them: taking
+/// Fewest transactions a group must have left for a thief to take part of them: taking
 /// over costs a view of its own to set up and validate.
 pub(super) const MIN_STEAL: u32 = 16;
 

@@ -17,9 +17,9 @@
 //! order on a private view (its own earlier writes over the committed state), logging every
 //! value each transaction read and the first transaction that changed each location (see
 //! `spec`). A worker done with its group while another still has many transactions not
-//! started takes over the back half of them, from a point where no lane is cut, on a view
-//! of its own: the packing is by gas, but the CPUs of a virtual machine neither start nor
-//! run alike.
+//! started takes over the back part of them (as much as evens out their ends), from a point
+//! where no lane is cut, on a view of its own: the packing is by gas, but the CPUs of a
+//! virtual machine neither start nor run alike.
 //!
 //! Then a transaction's speculative result stands if no other worker changed anything it
 //! read before it did. When every result stands, the workers' views are merged and nothing
