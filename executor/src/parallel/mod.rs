@@ -1063,14 +1063,17 @@ fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
         .iter()
         .map(|o| o.records.first().map_or(u32::MAX, |r| r.idx))
         .collect();
+    debug_assert_eq!(output.read_keys.len(), output.reads.len(), "a key per read");
     for record in &output.records {
         if record.needs_exact {
             return record.idx;
         }
-        let reads = &output.reads[record.reads.start as usize..record.reads.end as usize];
-        for read in reads {
-            let credit_only = read.tolerates_credits();
-            let loc = read.loc().digest();
+        let reads = &output.read_keys[record.reads.start as usize..record.reads.end as usize];
+        for &spec::ReadKey {
+            loc,
+            tolerates_credits: credit_only,
+        } in reads
+        {
             for (v, other) in outputs.iter().enumerate() {
                 if v == w || record.idx <= starts[v] {
                     continue;
