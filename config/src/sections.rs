@@ -76,6 +76,14 @@ pub struct RpcConfig {
     pub max_logs: usize,
     /// Most blocks one `eth_feeHistory` query may cover. Default: `1024`.
     pub fee_history_max_blocks: u64,
+    /// A polled filter (`eth_newFilter`, `eth_newBlockFilter`,
+    /// `eth_newPendingTransactionFilter`) not polled for this long is removed, as
+    /// in geth. Default: `5m`.
+    #[serde(with = "humantime_serde")]
+    pub filter_timeout: Duration,
+    /// Most polled filters installed at once; more are refused until some are
+    /// uninstalled or expire. Default: `10000`.
+    pub max_filters: usize,
 }
 
 impl Default for RpcConfig {
@@ -92,6 +100,8 @@ impl Default for RpcConfig {
             max_logs_block_range: 10_000,
             max_logs: 20_000,
             fee_history_max_blocks: 1024,
+            filter_timeout: Duration::from_secs(300),
+            max_filters: 10_000,
         }
     }
 }

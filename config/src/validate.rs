@@ -104,7 +104,7 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         );
     }
 
-    let positive: [(&'static str, u64); 18] = [
+    let positive: [(&'static str, u64); 19] = [
         (
             "rpc.max_request_body_bytes",
             c.rpc.max_request_body_bytes.into(),
@@ -119,6 +119,7 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
         ("rpc.max_logs_block_range", c.rpc.max_logs_block_range),
         ("rpc.max_logs", as_u64(c.rpc.max_logs)),
         ("rpc.fee_history_max_blocks", c.rpc.fee_history_max_blocks),
+        ("rpc.max_filters", as_u64(c.rpc.max_filters)),
         ("sequencer.max_block_txs", as_u64(c.sequencer.max_block_txs)),
         ("mempool.max_pending", as_u64(c.mempool.max_pending)),
         ("mempool.max_queued", as_u64(c.mempool.max_queued)),
@@ -138,6 +139,7 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
 
     let nonzero_durations = [
         ("rpc.evm_timeout", c.rpc.evm_timeout),
+        ("rpc.filter_timeout", c.rpc.filter_timeout),
         ("mempool.lifetime", c.mempool.lifetime),
         ("l1.poll_interval", c.l1.poll_interval),
         ("batcher.max_batch_age", c.batcher.max_batch_age),

@@ -277,6 +277,8 @@ pub async fn run(
         max_logs_block_range: config.rpc.max_logs_block_range,
         max_logs: config.rpc.max_logs,
         fee_history_max_blocks: config.rpc.fee_history_max_blocks,
+        filter_timeout: config.rpc.filter_timeout,
+        max_filters: config.rpc.max_filters,
     };
     let wanted_rpc_addr = rpc_config.addr;
     let (rpc_addr, rpc_handle) = rpc::serve(RpcContext {
@@ -285,6 +287,7 @@ pub async fn run(
         config: rpc_config,
         client_version: client_version(),
         metrics: metrics.clone(),
+        filters: rpc::Filters::new(config.rpc.filter_timeout, config.rpc.max_filters),
     })
     .await
     .map_err(|source| NodeError::Listen {

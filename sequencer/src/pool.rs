@@ -14,6 +14,7 @@ use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
+use tokio::sync::broadcast;
 
 /// Why a submission failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,14 @@ pub struct TxPool {
     /// leave the sharing of the cores to the OS scheduler, at a lower priority
     /// ([`INTAKE_NICE`]).
     intake: rayon::ThreadPool,
+    /// Hashes of admitted transactions, for pending-transaction filters and subscriptions.
+    /// A ring: receivers that fall behind lose the oldest, the sender never waits.
+    admitted: broadcast::Sender<B256>,
 }
+
+/// Admissions kept for receivers that fall behind (pending-transaction filters are polled,
+/// often every few seconds).
+const ADMITTED_CHANNEL: usize = 16_384;
 
 impl TxPool {
     /// Creates the pool.
@@ -63,7 +71,13 @@ impl TxPool {
                 .start_handler(|_| lower_priority())
                 .build()
                 .expect("spawning intake threads"),
+            admitted: broadcast::channel(ADMITTED_CHANNEL).0,
         }
+    }
+
+    /// Hashes of the transactions admitted from now on (each one, pending or queued, once).
+    pub fn subscribe_admitted(&self) -> broadcast::Receiver<B256> {
+        self.admitted.subscribe()
     }
 
     /// Locks the mempool (block producer, RPC reads).
@@ -186,6 +200,9 @@ impl TxPool {
         validation::validate_stateful(&tx, nonce, pending_nonce, balance, &self.limits)?;
         let AddOutcome { .. } = pool.add(tx, nonce, balance)?;
         self.metrics.set_pool_sizes(&pool);
+        drop(pool);
+        // No receiver is not an error: nobody watches the pool.
+        let _ = self.admitted.send(hash);
         Ok(hash)
     }
 

@@ -1,6 +1,6 @@
 //! End-to-end JSON-RPC behaviour against the real `lanes` binary: the protocol edges
 //! (batches, malformed input, unknown methods, limits), block tags, logs, fee and gas
-//! methods, and WebSocket subscriptions.
+//! methods, WebSocket subscriptions and polled filters.
 
 mod common;
 
@@ -544,7 +544,7 @@ fn logs_calls_and_fee_methods() {
 }
 
 #[test]
-fn websocket_subscriptions_deliver_heads_and_logs() {
+fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
     let node = Node::start();
     let s = signer(4);
     let (emitter, _) = deploy_emitter(&node, &s, 0);
@@ -567,6 +567,9 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
             .await
             .unwrap();
         ws.send(request(3, json!(["bogus"]))).await.unwrap();
+        ws.send(request(4, json!(["newPendingTransactions"])))
+            .await
+            .unwrap();
         let raw = sign_1559(
             &s,
             TxEip1559 {
@@ -580,11 +583,12 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
                 ..Default::default()
             },
         );
+        let hash = alloy::primitives::keccak256(hex::decode(&raw).unwrap());
         let mut subscriptions = std::collections::HashMap::new();
         let mut sent = false;
-        let (mut heads, mut logs, mut bogus_error) = (0, 0, false);
+        let (mut heads, mut logs, mut bogus_error, mut admitted) = (0, 0, false, false);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while heads < 1 || logs < 1 || !bogus_error {
+        while heads < 1 || logs < 1 || !bogus_error || !admitted {
             let message = tokio::time::timeout_at(deadline, ws.next())
                 .await
                 .expect("notifications in time")
@@ -607,7 +611,7 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
                         id,
                     );
                 }
-                if subscriptions.len() == 2 && !sent {
+                if subscriptions.len() == 3 && !sent {
                     node.rpc_ok("eth_sendRawTransaction", json!([raw]));
                     sent = true;
                 }
@@ -627,8 +631,137 @@ fn websocket_subscriptions_deliver_heads_and_logs() {
                     assert_eq!(result["data"], "0x07", "{result}");
                     logs += 1;
                 }
+                Some(4) => {
+                    assert_eq!(result, &json!(hash), "the one transaction sent");
+                    admitted = true;
+                }
                 other => panic!("notification for unknown subscription {other:?}: {value}"),
             }
         }
     });
+}
+
+/// Polled filters, as clients without WebSocket use them (ethers' `contract.on`, web3.py's
+/// `w3.eth.filter`): each poll returns what happened since the last one.
+#[test]
+fn polled_filters_report_blocks_logs_and_pending_transactions() {
+    let node = Node::start();
+    let s = signer(5);
+    let (emitter, _) = deploy_emitter(&node, &s, 0);
+    let install = |method: &str, params: Value| -> String {
+        let id = node.rpc_ok(method, params);
+        let id = id.as_str().unwrap_or_else(|| panic!("{method}: {id}"));
+        assert!(id.starts_with("0x"), "{method}: {id}");
+        id.to_string()
+    };
+    let changes = |id: &str| node.rpc_ok("eth_getFilterChanges", json!([id]));
+    let blocks = install("eth_newBlockFilter", json!([]));
+    let logs = install("eth_newFilter", json!([{"address": emitter}]));
+    let other_topic = install(
+        "eth_newFilter",
+        json!([{"address": emitter, "topics": [format!("0x{}", "bb".repeat(32))]}]),
+    );
+    let from_genesis = install(
+        "eth_newFilter",
+        json!([{"address": emitter, "fromBlock": "0x0"}]),
+    );
+    let pending = install("eth_newPendingTransactionFilter", json!([]));
+    let pending_full = install("eth_newPendingTransactionFilter", json!([true]));
+    // A block range the wrong way round is refused as geth refuses it.
+    match node.rpc(
+        "eth_newFilter",
+        json!([{"fromBlock": "0x5", "toBlock": "0x2"}]),
+    ) {
+        Err(RpcError::Rpc { code, message, .. }) => {
+            assert_eq!(
+                (code, message.as_str()),
+                (-32000, "invalid from and to block combination")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A transaction with a nonce gap stays queued: it is reported, and stays in the pool
+    // to be shown in full.
+    let queued = sign_1559(
+        &signer(6),
+        TxEip1559 {
+            nonce: 3,
+            ..wei_to_one()
+        },
+    );
+    let queued = node.rpc_ok("eth_sendRawTransaction", json!([queued]));
+    let call = sign_1559(
+        &s,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce: 1,
+            gas_limit: 100_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Call(emitter),
+            input: vec![7u8].into(),
+            ..Default::default()
+        },
+    );
+    let call = node.rpc_ok("eth_sendRawTransaction", json!([call]));
+    assert_eq!(changes(&pending), json!([queued, call]));
+    assert_eq!(
+        changes(&pending),
+        json!([]),
+        "a poll reports only what is new"
+    );
+    let full = changes(&pending_full);
+    let full = full.as_array().unwrap();
+    assert!(
+        full.iter()
+            .any(|tx| tx["hash"] == queued && tx["nonce"] == "0x3"),
+        "{full:?}"
+    );
+
+    let receipt = wait_receipt(&node, call.as_str().unwrap());
+    let block_hash = receipt["blockHash"].clone();
+    // Blocks are reported up to the head; the call's block is among them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen.contains(&block_hash) {
+        assert!(Instant::now() < deadline, "{block_hash} not in {seen:?}");
+        seen.extend(changes(&blocks).as_array().unwrap().iter().cloned());
+    }
+    let mut found = Vec::new();
+    while found.is_empty() {
+        assert!(Instant::now() < deadline, "no log reported");
+        found = changes(&logs).as_array().unwrap().clone();
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["data"], "0x07");
+    assert_eq!(found[0]["transactionHash"], call);
+    assert_eq!(changes(&logs), json!([]));
+    assert_eq!(changes(&other_topic), json!([]));
+    // The filter's own criteria, over history: from genesis, this log and no other.
+    let history = node.rpc_ok("eth_getFilterLogs", json!([from_genesis]));
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history[0]["transactionHash"], call);
+
+    // Only log filters have logs; uninstalled and unknown filters are not found.
+    for (method, id) in [
+        ("eth_getFilterLogs", blocks.as_str()),
+        ("eth_getFilterChanges", "0x0123"),
+    ] {
+        match node.rpc(method, json!([id])) {
+            Err(RpcError::Rpc { code, message, .. }) => {
+                assert_eq!((code, message.as_str()), (-32000, "filter not found"))
+            }
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        node.rpc_ok("eth_uninstallFilter", json!([logs])),
+        json!(true)
+    );
+    assert_eq!(
+        node.rpc_ok("eth_uninstallFilter", json!([logs])),
+        json!(false)
+    );
+    assert!(node.rpc("eth_getFilterChanges", json!([logs])).is_err());
 }

@@ -28,7 +28,7 @@ const MIN_SUGGESTED_TIP: u128 = 1_000_000;
 const MAX_PROOF_KEYS: usize = 1024;
 
 /// Runs blocking work (RocksDB, EVM) off the async runtime's threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> RpcResult<T> + Send + 'static,
 ) -> RpcResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(internal)?
@@ -446,10 +446,10 @@ fn get_proof(
 /// `eth_getLogs` over committed blocks, bloom-filtered, with range and result limits.
 pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
     let head = ctx.chain.head().number();
-    let blocks: Vec<u64> = match &filter.block_option {
+    let (from, to) = match &filter.block_option {
         FilterBlockOption::AtBlockHash(hash) => {
             match ctx.chain.storage().block_number(*hash).map_err(internal)? {
-                Some(n) => vec![n],
+                Some(n) => (n, n),
                 None => return Err(server_error("unknown block")),
             }
         }
@@ -477,11 +477,35 @@ pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>>
                     ),
                 ));
             }
-            (from..=to).collect()
+            (from, to)
         }
     };
+    let max = ctx.config.max_logs;
+    let (logs, _) = logs_in_range(ctx, filter, from, to, max.saturating_add(1))?;
+    if logs.len() > max {
+        return Err(rpc_error(
+            LIMIT_EXCEEDED,
+            format!("query returned more than {max} results"),
+        ));
+    }
+    Ok(logs)
+}
+
+/// The logs of blocks `from..=to` that match `filter`'s addresses and topics, in order.
+/// Stops after the block that brings them to `max` or more; returns them with the last
+/// block read.
+pub(super) fn logs_in_range(
+    ctx: &RpcContext,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+    max: usize,
+) -> RpcResult<(Vec<Log>, u64)> {
     let mut logs = Vec::new();
-    for number in blocks {
+    for number in from..=to {
+        if logs.len() >= max {
+            return Ok((logs, number - 1));
+        }
         let Some(header) = ctx.chain.storage().header(number).map_err(internal)? else {
             continue;
         };
@@ -492,22 +516,13 @@ pub(crate) fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>>
             continue;
         };
         for index in 0..block.transactions.len() {
-            for log in rpc_logs(&block, index) {
-                if filter.matches_address(log.inner.address)
+            logs.extend(rpc_logs(&block, index).into_iter().filter(|log| {
+                filter.matches_address(log.inner.address)
                     && filter.matches_topics(log.inner.data.topics())
-                {
-                    logs.push(log);
-                    if logs.len() > ctx.config.max_logs {
-                        return Err(rpc_error(
-                            LIMIT_EXCEEDED,
-                            format!("query returned more than {} results", ctx.config.max_logs),
-                        ));
-                    }
-                }
-            }
+            }));
         }
     }
-    Ok(logs)
+    Ok((logs, to))
 }
 
 fn fee_history(

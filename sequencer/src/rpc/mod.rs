@@ -1,16 +1,19 @@
 //! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee): the `eth_`, `net_` and `web3_`
-//! namespaces, `eth_subscribe` for `newHeads` and `logs`, batch requests, and limits on body
-//! size, batch size, connections, call gas and time, and log queries.
+//! namespaces, `eth_subscribe` for `newHeads`, `logs` and `newPendingTransactions`, polled
+//! filters, batch requests, and limits on body size, batch size, connections, call gas and
+//! time, log queries and filters.
 
 mod call;
 pub(crate) mod convert;
 mod error;
 mod eth;
+mod filter;
 mod intake;
 mod lanes;
 mod metrics;
 mod txpool;
 
+pub use filter::Filters;
 pub use intake::{BatchIntake, BatchIntakeLayer};
 pub use metrics::{RpcMetrics, RpcMetricsLayer};
 
@@ -50,6 +53,10 @@ pub struct RpcConfig {
     pub max_logs: usize,
     /// Most blocks one `eth_feeHistory` covers.
     pub fee_history_max_blocks: u64,
+    /// A polled filter not polled for this long is removed.
+    pub filter_timeout: Duration,
+    /// Most polled filters installed at once.
+    pub max_filters: usize,
 }
 
 /// What the handlers share.
@@ -65,12 +72,15 @@ pub struct RpcContext {
     pub client_version: String,
     /// Metrics the RPC middleware records.
     pub metrics: Arc<crate::metrics::SequencerMetrics>,
+    /// Installed polled filters (`eth_newFilter` and the like).
+    pub filters: Filters,
 }
 
 /// Builds the RPC module with every method registered.
 pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
     let mut module = RpcModule::new(ctx);
     eth::register(&mut module).expect("method names are unique");
+    filter::register(&mut module).expect("method names are unique");
     txpool::register(&mut module).expect("method names are unique");
     lanes::register(&mut module).expect("method names are unique");
     module
@@ -80,7 +90,7 @@ pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
             "eth_unsubscribe",
             |params, pending, ctx, _| async move {
                 match parse_subscription(&params) {
-                    Ok(filter) => subscribe(filter, pending, ctx).await,
+                    Ok(subscription) => subscribe(subscription, pending, ctx).await,
                     Err(err) => {
                         pending.reject(err).await;
                         Ok(())
@@ -121,15 +131,30 @@ pub async fn serve(ctx: RpcContext) -> std::io::Result<(SocketAddr, ServerHandle
     Ok((addr, handle))
 }
 
-/// `None` for `newHeads`, the filter for `logs`.
+/// What an `eth_subscribe` asks for.
+enum Subscription {
+    /// `newHeads`.
+    Heads,
+    /// `logs` matching the filter.
+    Logs(Box<Filter>),
+    /// `newPendingTransactions`: each transaction admitted to the pool, as its hash or
+    /// (`true` as second parameter, as geth takes it) in full.
+    Pending { full: bool },
+}
+
 fn parse_subscription(
     params: &jsonrpsee::types::Params<'_>,
-) -> Result<Option<Filter>, ErrorObjectOwned> {
+) -> Result<Subscription, ErrorObjectOwned> {
     let mut seq = params.sequence();
     let kind: SubscriptionKind = seq.next()?;
     match kind {
-        SubscriptionKind::NewHeads => Ok(None),
-        SubscriptionKind::Logs => Ok(Some(seq.optional_next()?.unwrap_or_default())),
+        SubscriptionKind::NewHeads => Ok(Subscription::Heads),
+        SubscriptionKind::Logs => Ok(Subscription::Logs(Box::new(
+            seq.optional_next()?.unwrap_or_default(),
+        ))),
+        SubscriptionKind::NewPendingTransactions => Ok(Subscription::Pending {
+            full: seq.optional_next()?.unwrap_or(false),
+        }),
         other => Err(error::invalid_params(format!(
             "unsupported subscription: {other:?}"
         ))),
@@ -157,10 +182,15 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
 }
 
 async fn subscribe(
-    filter: Option<Filter>,
+    subscription: Subscription,
     pending: PendingSubscriptionSink,
     ctx: Arc<RpcContext>,
 ) -> Result<(), SubscriptionError> {
+    let filter = match subscription {
+        Subscription::Heads => None,
+        Subscription::Logs(filter) => Some(*filter),
+        Subscription::Pending { full } => return subscribe_pending(full, pending, ctx).await,
+    };
     let mut blocks = ctx.chain.subscribe();
     let Ok(sink) = pending.accept().await else {
         return Ok(());
@@ -194,6 +224,44 @@ async fn subscribe(
             if sink.send(SubscriptionMessage::from(message)).await.is_err() {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// `newPendingTransactions`: a slow subscriber misses the oldest admissions rather than
+/// holding memory.
+async fn subscribe_pending(
+    full: bool,
+    pending: PendingSubscriptionSink,
+    ctx: Arc<RpcContext>,
+) -> Result<(), SubscriptionError> {
+    let mut admitted = ctx.pool.subscribe_admitted();
+    let Ok(sink) = pending.accept().await else {
+        return Ok(());
+    };
+    loop {
+        let hash = tokio::select! {
+            hash = admitted.recv() => hash,
+            _ = sink.closed() => return Ok(()),
+        };
+        let hash = match hash {
+            Ok(hash) => hash,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        let message = if full {
+            // Already included or dropped: nothing to show in full.
+            let Some(tx) = ctx.pool.get(&hash) else {
+                continue;
+            };
+            let tx = convert::rpc_pending_transaction(&lanes_executor::BlockTx::new(tx.tx));
+            serde_json::value::to_raw_value(&tx)
+        } else {
+            serde_json::value::to_raw_value(&hash)
+        }
+        .map_err(|e| e.to_string())?;
+        if sink.send(SubscriptionMessage::from(message)).await.is_err() {
+            return Ok(());
         }
     }
 }
