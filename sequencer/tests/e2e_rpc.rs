@@ -486,6 +486,24 @@ fn logs_calls_and_fee_methods() {
         json!([receipts[1]["blockHash"], true]),
     );
     assert_eq!(by_number, by_hash);
+    // No uncles on a rollup, for a block and for none.
+    let block_hash = &receipts[1]["blockHash"];
+    assert_eq!(
+        node.rpc_ok("eth_getUncleCountByBlockHash", json!([block_hash])),
+        "0x0"
+    );
+    assert_eq!(
+        node.rpc_ok("eth_getUncleCountByBlockNumber", json!(["0xffffff"])),
+        Value::Null
+    );
+    assert_eq!(
+        node.rpc_ok(
+            "eth_getUncleByBlockHashAndIndex",
+            json!([block_hash, "0x0"])
+        ),
+        Value::Null
+    );
+    assert_eq!(node.rpc_ok("eth_mining", json!([])), json!(false));
     assert!(
         by_number["transactions"]
             .as_array()
@@ -764,4 +782,51 @@ fn polled_filters_report_blocks_logs_and_pending_transactions() {
         json!(false)
     );
     assert!(node.rpc("eth_getFilterChanges", json!([logs])).is_err());
+}
+
+/// What waits in the pool, by sender and nonce, in geth's shapes: a transaction behind a
+/// nonce gap stays queued.
+#[test]
+fn txpool_content_and_inspect_show_what_waits() {
+    let node = Node::start();
+    let s = signer(7);
+    let raw = sign_1559(
+        &s,
+        TxEip1559 {
+            nonce: 2,
+            ..wei_to_one()
+        },
+    );
+    let hash = node.rpc_ok("eth_sendRawTransaction", json!([raw]));
+    let sender = s.address().to_checksum(None);
+
+    let content = node.rpc_ok("txpool_content", json!([]));
+    let tx = &content["queued"][&sender]["2"];
+    assert_eq!(tx["hash"], hash, "{content}");
+    assert_eq!(tx["nonce"], "0x2");
+    assert!(
+        content["pending"]
+            .as_object()
+            .unwrap()
+            .get(&sender)
+            .is_none()
+    );
+
+    let from = node.rpc_ok("txpool_contentFrom", json!([s.address()]));
+    assert_eq!(from["queued"]["2"]["hash"], hash, "{from}");
+    assert_eq!(from["pending"], json!({}));
+    let other = node.rpc_ok("txpool_contentFrom", json!([signer(8).address()]));
+    assert_eq!(other, json!({"pending": {}, "queued": {}}));
+
+    let inspect = node.rpc_ok("txpool_inspect", json!([]));
+    assert_eq!(
+        inspect["queued"][&sender]["2"],
+        format!(
+            "{}: 1 wei + 21000 gas × 10000000000 wei",
+            Address::with_last_byte(1).to_checksum(None)
+        ),
+        "{inspect}"
+    );
+    let status = node.rpc_ok("txpool_status", json!([]));
+    assert_eq!(status["queued"], "0x1", "{status}");
 }

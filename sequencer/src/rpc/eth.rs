@@ -359,6 +359,34 @@ pub fn register(
             .await
         })?;
     }
+    // A rollup has no uncles and no miners; explorers and older clients still ask.
+    for method in [
+        "eth_getUncleCountByBlockNumber",
+        "eth_getUncleCountByBlockHash",
+    ] {
+        module.register_async_method(method, |params, ctx, _| async move {
+            let id: BlockId = params.one()?;
+            blocking(move || -> RpcResult<Option<U64>> {
+                Ok(ctx.block_by_id(id)?.map(|_| U64::ZERO))
+            })
+            .await
+        })?;
+    }
+    for method in [
+        "eth_getUncleByBlockNumberAndIndex",
+        "eth_getUncleByBlockHashAndIndex",
+    ] {
+        module.register_method(method, |params, _, _| -> RpcResult<Option<()>> {
+            let mut seq = params.sequence();
+            let _: BlockId = seq.next()?;
+            let _: U64 = seq.next()?;
+            Ok(None)
+        })?;
+    }
+    module.register_method("eth_mining", |_, _, _| -> RpcResult<bool> { Ok(false) })?;
+    module.register_method("eth_hashrate", |_, _, _| -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    })?;
     for method in [
         "eth_getTransactionByBlockNumberAndIndex",
         "eth_getTransactionByBlockHashAndIndex",
