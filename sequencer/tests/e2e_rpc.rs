@@ -61,8 +61,12 @@ fn emitter_initcode() -> Bytes {
         ))
         .unwrap(),
     );
-    // initcode: CODECOPY runtime to memory and RETURN it.
-    let len = runtime.len() as u8;
+    initcode_for(&runtime)
+}
+
+/// Init code that deploys `runtime` (at most 255 bytes): CODECOPY it to memory and RETURN it.
+fn initcode_for(runtime: &[u8]) -> Bytes {
+    let len = u8::try_from(runtime.len()).expect("a short runtime");
     let mut init = vec![0x60, len, 0x60, 0x0c, 0x5f, 0x39, 0x60, len, 0x5f, 0xf3];
     init.extend([0x00, 0x00]); // padding so the runtime starts at 0x0c
     init.extend(runtime);
@@ -829,4 +833,82 @@ fn txpool_content_and_inspect_show_what_waits() {
     );
     let status = node.rpc_ok("txpool_status", json!([]));
     assert_eq!(status["queued"], "0x1", "{status}");
+}
+
+/// `eth_createAccessList` lists what a call touches, and its gas is what the call then
+/// uses with that list; a reverting call still gets its list, with the error.
+#[test]
+fn access_lists_cover_what_a_call_touches() {
+    let node = Node::start();
+    let s = signer(9);
+    let watched = Address::repeat_byte(0xd0);
+    // runtime: SLOAD(5) POP; BALANCE(watched) POP; STOP
+    let mut runtime = hex::decode("60055450").unwrap();
+    runtime.push(0x73);
+    runtime.extend(watched.as_slice());
+    runtime.extend([0x31, 0x50, 0x00]);
+    let deploy = sign_1559(
+        &s,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce: 0,
+            gas_limit: 200_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Create,
+            input: initcode_for(&runtime),
+            ..Default::default()
+        },
+    );
+    let hash = node.rpc_ok("eth_sendRawTransaction", json!([deploy]));
+    let receipt = wait_receipt(&node, hash.as_str().unwrap());
+    let contract: Address = receipt["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let result = node.rpc_ok(
+        "eth_createAccessList",
+        json!([{"from": s.address(), "to": contract}]),
+    );
+    let slot5 = format!("0x{:064x}", 5);
+    assert_eq!(
+        result["accessList"],
+        json!([
+            {"address": contract, "storageKeys": [slot5]},
+            {"address": watched, "storageKeys": []},
+        ]),
+        "the sender, the fee recipient and the called contract's own entry are left out: {result}"
+    );
+    assert!(result.get("error").is_none(), "{result}");
+    let gas_used = quantity(&result["gasUsed"]) as u64;
+
+    // The call, sent with that list and exactly that gas, succeeds and uses that gas.
+    let call = sign_1559(
+        &s,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce: 1,
+            gas_limit: gas_used,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Call(contract),
+            access_list: serde_json::from_value(result["accessList"].clone()).unwrap(),
+            ..Default::default()
+        },
+    );
+    let hash = node.rpc_ok("eth_sendRawTransaction", json!([call]));
+    let receipt = wait_receipt(&node, hash.as_str().unwrap());
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    assert_eq!(quantity(&receipt["gasUsed"]) as u64, gas_used);
+
+    // A call that reverts gets its list and the reason.
+    let (emitter, _) = deploy_emitter(&node, &s, 2);
+    let result = node.rpc_ok(
+        "eth_createAccessList",
+        json!([{"from": s.address(), "to": emitter, "data": "0x"}]),
+    );
+    assert_eq!(result["error"], "execution reverted: nope", "{result}");
+    assert_eq!(result["accessList"], json!([]), "{result}");
 }

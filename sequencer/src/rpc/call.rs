@@ -4,7 +4,9 @@
 use super::error::{RpcResult, SERVER_ERROR, execution_reverted, rpc_error, server_error};
 use crate::chain::Chain;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, keccak256};
-use alloy_rpc_types_eth::{TransactionRequest, state::StateOverride};
+use alloy_rpc_types_eth::{
+    AccessList, AccessListItem, AccessListResult, TransactionRequest, state::StateOverride,
+};
 use lanes_executor::{
     BlockState, CodeCache, ExecutorError, OverlayReader, StateChanges, StateReader, StoredAccount,
     evm::build_evm,
@@ -15,6 +17,7 @@ use revm::{
         TxEnv,
         result::{EVMError, ExecutionResult, InvalidTransaction},
     },
+    state::EvmState,
 };
 use std::sync::Arc;
 
@@ -75,8 +78,11 @@ fn tx_env(request: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
     TxEnv {
         tx_type: request
             .transaction_type
+            // An access list is charged for whatever the type, as geth charges it.
             .unwrap_or(if request.max_fee_per_gas.is_some() {
                 2
+            } else if request.access_list.is_some() {
+                1
             } else {
                 0
             }),
@@ -103,6 +109,16 @@ pub fn simulate(
     overrides: Option<&StateOverride>,
     gas: u64,
 ) -> RpcResult<ExecutionResult> {
+    simulate_with_state(chain, request, overrides, gas).map(|(result, _)| result)
+}
+
+/// [`simulate`], with every account and slot the execution loaded.
+fn simulate_with_state(
+    chain: &Chain,
+    request: &TransactionRequest,
+    overrides: Option<&StateOverride>,
+    gas: u64,
+) -> RpcResult<(ExecutionResult, EvmState)> {
     let storage = chain.storage().clone();
     let snapshot = storage.snapshot();
     let head = chain.head();
@@ -142,7 +158,7 @@ pub fn simulate(
         cfg.disable_nonce_check = true;
     });
     match evm.transact(tx_env(request, gas, spec.chain_id)) {
-        Ok(out) => Ok(out.result),
+        Ok(out) => Ok((out.result, out.state)),
         Err(EVMError::Transaction(invalid)) => Err(invalid_tx_error(&invalid)),
         Err(EVMError::Database(err)) => Err(super::error::internal(err)),
         Err(other) => Err(server_error(other.to_string())),
@@ -264,4 +280,95 @@ pub fn estimate_gas(
         }
     }
     Ok(hi)
+}
+
+/// Most executions `eth_createAccessList` runs to find a list that covers itself (each run
+/// may reach accounts the previous list made cheaper to reach).
+const ACCESS_LIST_ROUNDS: usize = 8;
+
+/// `eth_createAccessList`, as geth computes it: the accounts and slots the call touches,
+/// run again with that list until it stops changing, with the gas the last run used. The
+/// sender, the recipient (or created contract) and the precompiles are listed only for
+/// slots; so is the fee recipient, which fee payment touches (geth lists it when the code
+/// itself looks at it). A call that reverts or fails still gets its list, with the error.
+pub fn create_access_list(
+    chain: &Chain,
+    request: &TransactionRequest,
+    overrides: Option<&StateOverride>,
+    limits: CallLimits,
+) -> RpcResult<AccessListResult> {
+    let from = request.from.unwrap_or(Address::ZERO);
+    let to = match request.to {
+        Some(TxKind::Call(to)) => to,
+        _ => {
+            let nonce = match request.nonce {
+                Some(nonce) => nonce,
+                None => chain
+                    .latest_account(from)
+                    .map_err(super::error::internal)?
+                    .map_or(0, |a| a.nonce),
+            };
+            from.create(nonce)
+        }
+    };
+    let mut excluded: Vec<Address> = vec![from, to, chain.head().header.beneficiary];
+    excluded.extend(
+        revm::precompile::Precompiles::new(revm::precompile::PrecompileSpecId::CANCUN).addresses(),
+    );
+    let gas = gas_for(request, limits);
+    let mut list = request.access_list.clone().unwrap_or_default();
+    let mut request = request.clone();
+    for _ in 0..ACCESS_LIST_ROUNDS {
+        request.access_list = Some(list.clone());
+        let (result, state) = simulate_with_state(chain, &request, overrides, gas)?;
+        let mut touched: Vec<AccessListItem> = state
+            .iter()
+            .filter_map(|(address, account)| {
+                let mut keys: Vec<B256> = account
+                    .storage
+                    .keys()
+                    .map(|slot| B256::from(*slot))
+                    .collect();
+                keys.sort_unstable();
+                (!keys.is_empty() || !excluded.contains(address)).then_some(AccessListItem {
+                    address: *address,
+                    storage_keys: keys,
+                })
+            })
+            .collect();
+        // The request's own entries stay, as geth keeps them.
+        for item in list.iter() {
+            match touched.iter_mut().find(|t| t.address == item.address) {
+                Some(t) => {
+                    for key in &item.storage_keys {
+                        if !t.storage_keys.contains(key) {
+                            t.storage_keys.push(*key);
+                        }
+                    }
+                    t.storage_keys.sort_unstable();
+                }
+                None => touched.push(item.clone()),
+            }
+        }
+        touched.sort_unstable_by_key(|item| item.address);
+        let next = AccessList(touched);
+        if next == list {
+            let error = match &result {
+                ExecutionResult::Success { .. } => None,
+                ExecutionResult::Revert { output, .. } => {
+                    Some(execution_reverted(output).message().to_string())
+                }
+                ExecutionResult::Halt { reason, .. } => Some(halt_message(reason)),
+            };
+            return Ok(AccessListResult {
+                access_list: next,
+                gas_used: U256::from(result.tx_gas_used()),
+                error,
+            });
+        }
+        list = next;
+    }
+    Err(server_error(format!(
+        "access list did not settle in {ACCESS_LIST_ROUNDS} executions"
+    )))
 }

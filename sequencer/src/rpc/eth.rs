@@ -279,6 +279,23 @@ pub fn register(
             .await
             .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
     })?;
+    module.register_async_method("eth_createAccessList", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let request: TransactionRequest = seq.next()?;
+        let block: Option<BlockId> = seq.optional_next()?;
+        let overrides: Option<StateOverride> = seq.optional_next()?;
+        if block != Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            ctx.check_state_block(block)?;
+        }
+        let timeout = ctx.config.evm_timeout;
+        let limits = ctx.limits();
+        let work = blocking(move || {
+            call::create_access_list(&ctx.chain, &request, overrides.as_ref(), limits)
+        });
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+    })?;
     module.register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
         let raw: Bytes = params.one()?;
         send_raw_response(ctx.pool.submit_raw(raw.to_vec()).await)
