@@ -84,6 +84,10 @@ pub struct RpcConfig {
     /// Most polled filters installed at once; more are refused until some are
     /// uninstalled or expire. Default: `10000`.
     pub max_filters: usize,
+    /// How long `eth_sendRawTransactionSync` (EIP-7966) waits for the receipt:
+    /// the default, and the most a client may ask for. Default: `2s`.
+    #[serde(with = "humantime_serde")]
+    pub send_raw_sync_timeout: Duration,
 }
 
 impl Default for RpcConfig {
@@ -102,6 +106,7 @@ impl Default for RpcConfig {
             fee_history_max_blocks: 1024,
             filter_timeout: Duration::from_secs(300),
             max_filters: 10_000,
+            send_raw_sync_timeout: Duration::from_secs(2),
         }
     }
 }

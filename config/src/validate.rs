@@ -140,6 +140,7 @@ pub(crate) fn violations(config: &LanesConfig) -> Vec<Violation> {
     let nonzero_durations = [
         ("rpc.evm_timeout", c.rpc.evm_timeout),
         ("rpc.filter_timeout", c.rpc.filter_timeout),
+        ("rpc.send_raw_sync_timeout", c.rpc.send_raw_sync_timeout),
         ("mempool.lifetime", c.mempool.lifetime),
         ("l1.poll_interval", c.l1.poll_interval),
         ("batcher.max_batch_age", c.batcher.max_batch_age),

@@ -279,6 +279,7 @@ pub async fn run(
         fee_history_max_blocks: config.rpc.fee_history_max_blocks,
         filter_timeout: config.rpc.filter_timeout,
         max_filters: config.rpc.max_filters,
+        send_raw_sync_timeout: config.rpc.send_raw_sync_timeout,
     };
     let wanted_rpc_addr = rpc_config.addr;
     let (rpc_addr, rpc_handle) = rpc::serve(RpcContext {

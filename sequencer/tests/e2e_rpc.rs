@@ -912,3 +912,76 @@ fn access_lists_cover_what_a_call_touches() {
     assert_eq!(result["error"], "execution reverted: nope", "{result}");
     assert_eq!(result["accessList"], json!([]), "{result}");
 }
+
+/// `eth_sendRawTransactionSync` (EIP-7966) answers with the receipt; a transaction queued
+/// behind a nonce gap gets code 5, and one not included in time code 4, both with its hash.
+#[test]
+fn sync_send_answers_with_the_receipt() {
+    let node = Node::start();
+    let s = signer(1);
+    let raw = sign_1559(
+        &s,
+        TxEip1559 {
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            ..wei_to_one()
+        },
+    );
+    let receipt = node.rpc_ok("eth_sendRawTransactionSync", json!([raw]));
+    let hash = alloy::primitives::keccak256(hex::decode(&raw).unwrap());
+    assert_eq!(receipt["transactionHash"], json!(hash), "{receipt}");
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(
+        node.rpc_ok("eth_getTransactionReceipt", json!([hash])),
+        receipt,
+        "the same receipt as polling gives"
+    );
+
+    // Behind a nonce gap: queued, not waited for.
+    let gapped = sign_1559(
+        &s,
+        TxEip1559 {
+            nonce: 5,
+            ..wei_to_one()
+        },
+    );
+    let started = Instant::now();
+    match node.rpc("eth_sendRawTransactionSync", json!([gapped, 10_000])) {
+        Err(RpcError::Rpc { code, data, .. }) => {
+            assert_eq!(code, 5);
+            let hash = alloy::primitives::keccak256(hex::decode(&gapped).unwrap());
+            assert_eq!(data, Some(json!(hash)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Refusals are eth_sendRawTransaction's.
+    match node.rpc("eth_sendRawTransactionSync", json!([raw])) {
+        Err(RpcError::Rpc { code, message, .. }) => {
+            assert_eq!(code, -32000);
+            assert!(message.starts_with("nonce too low"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A node that makes no block within the wait answers `eth_sendRawTransactionSync` with
+/// code 4 and the hash, after the client's timeout.
+#[test]
+fn sync_send_times_out_with_code_4() {
+    let node = Node::builder().block_time("5s").spawn();
+    let raw = sign_1559(&signer(3), wei_to_one());
+    let started = Instant::now();
+    match node.rpc("eth_sendRawTransactionSync", json!([raw, "0x12c"])) {
+        Err(RpcError::Rpc { code, data, .. }) => {
+            assert_eq!(code, 4);
+            let hash = alloy::primitives::keccak256(hex::decode(&raw).unwrap());
+            assert_eq!(data, Some(json!(hash)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}

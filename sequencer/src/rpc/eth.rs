@@ -300,6 +300,12 @@ pub fn register(
         let raw: Bytes = params.one()?;
         send_raw_response(ctx.pool.submit_raw(raw.to_vec()).await)
     })?;
+    module.register_async_method("eth_sendRawTransactionSync", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let raw: Bytes = seq.next()?;
+        let timeout: Option<U64> = seq.optional_next()?;
+        send_raw_sync(&ctx, raw, timeout).await
+    })?;
     module.register_async_method("eth_getTransactionByHash", |params, ctx, _| async move {
         let hash: B256 = params.one()?;
         if let Some(tx) = ctx.pool.get(&hash) {
@@ -434,6 +440,68 @@ pub fn register(
         blocking(move || fee_history(&ctx, count.to::<u64>(), newest, percentiles)).await
     })?;
     Ok(())
+}
+
+/// EIP-7966's code for a transaction not included within the timeout.
+const SYNC_TIMEOUT: i32 = 4;
+/// EIP-7966's code for a transaction the pool holds but cannot include yet.
+const SYNC_NOT_READY: i32 = 5;
+
+/// `eth_sendRawTransactionSync` (EIP-7966): submits as `eth_sendRawTransaction` does, then
+/// waits for the transaction's receipt, up to the client's timeout in milliseconds if it is
+/// positive and within `rpc.send_raw_sync_timeout`, otherwise that setting.
+async fn send_raw_sync(
+    ctx: &RpcContext,
+    raw: Bytes,
+    timeout: Option<U64>,
+) -> RpcResult<RpcReceipt> {
+    let limit = ctx.config.send_raw_sync_timeout;
+    let timeout = timeout
+        .map(|ms| std::time::Duration::from_millis(ms.saturating_to()))
+        .filter(|t| !t.is_zero() && *t <= limit)
+        .unwrap_or(limit);
+    // Listening before submitting: the block that includes it cannot come first.
+    let mut blocks = ctx.chain.subscribe();
+    let hash = send_raw_response(ctx.pool.submit_raw(raw.to_vec()).await)?;
+    if ctx.pool.lock().status(&hash) == Some(crate::mempool::TxStatus::Queued) {
+        return Err(jsonrpsee::types::ErrorObjectOwned::owned(
+            SYNC_NOT_READY,
+            "The transaction was added to the mempool but wasn't processed due to a missing \
+             nonce or insufficient funds. Please double-check your account and try again.",
+            Some(hash),
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let block = match tokio::time::timeout_at(deadline, blocks.recv()).await {
+            Ok(Ok(block)) => block,
+            // Blocks went by unseen (or the chain stopped): look the transaction up instead.
+            Ok(Err(err)) => {
+                if let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)?
+                    && let Some(block) = ctx.chain.block(location.block_number).map_err(internal)?
+                {
+                    return Ok(rpc_receipt(&block, location.index as usize));
+                }
+                if matches!(err, tokio::sync::broadcast::error::RecvError::Closed) {
+                    return Err(server_error("sequencer is shutting down"));
+                }
+                continue;
+            }
+            Err(_) => {
+                return Err(jsonrpsee::types::ErrorObjectOwned::owned(
+                    SYNC_TIMEOUT,
+                    format!(
+                        "The transaction was added to the mempool but wasn't processed in \
+                         {timeout:?}."
+                    ),
+                    Some(hash),
+                ));
+            }
+        };
+        if let Some(index) = block.transactions.iter().position(|tx| tx.hash() == hash) {
+            return Ok(rpc_receipt(&block, index));
+        }
+    }
 }
 
 /// `eth_getProof` (EIP-1186) at the head or at one of the recent blocks whose state storage

@@ -57,6 +57,8 @@ pub struct RpcConfig {
     pub filter_timeout: Duration,
     /// Most polled filters installed at once.
     pub max_filters: usize,
+    /// How long `eth_sendRawTransactionSync` waits for a receipt, at most and by default.
+    pub send_raw_sync_timeout: Duration,
 }
 
 /// What the handlers share.
