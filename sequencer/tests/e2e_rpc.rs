@@ -115,6 +115,23 @@ fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Addres
     (address, receipt)
 }
 
+/// A signed call of the emitter with one byte of data, which it logs.
+fn call_emitter(signer: &PrivateKeySigner, emitter: Address, nonce: u64, byte: u8) -> String {
+    sign_1559(
+        signer,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Call(emitter),
+            input: vec![byte].into(),
+            ..Default::default()
+        },
+    )
+}
+
 /// POSTs a JSON-RPC batch; the answers.
 fn post_batch(port: u16, batch: &Value) -> Vec<Value> {
     let (_, body) = http_request(
@@ -592,19 +609,7 @@ fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
         ws.send(request(4, json!(["newPendingTransactions"])))
             .await
             .unwrap();
-        let raw = sign_1559(
-            &s,
-            TxEip1559 {
-                chain_id: common::CHAIN_ID,
-                nonce: 1,
-                gas_limit: 100_000,
-                max_fee_per_gas: 10 * GWEI,
-                max_priority_fee_per_gas: GWEI,
-                to: TxKind::Call(emitter),
-                input: vec![7u8].into(),
-                ..Default::default()
-            },
-        );
+        let raw = call_emitter(&s, emitter, 1, 7);
         let hash = alloy::primitives::keccak256(hex::decode(&raw).unwrap());
         let mut subscriptions = std::collections::HashMap::new();
         let mut sent = false;
@@ -713,19 +718,7 @@ fn polled_filters_report_blocks_logs_and_pending_transactions() {
         },
     );
     let queued = node.rpc_ok("eth_sendRawTransaction", json!([queued]));
-    let call = sign_1559(
-        &s,
-        TxEip1559 {
-            chain_id: common::CHAIN_ID,
-            nonce: 1,
-            gas_limit: 100_000,
-            max_fee_per_gas: 10 * GWEI,
-            max_priority_fee_per_gas: GWEI,
-            to: TxKind::Call(emitter),
-            input: vec![7u8].into(),
-            ..Default::default()
-        },
-    );
+    let call = call_emitter(&s, emitter, 1, 7);
     let call = node.rpc_ok("eth_sendRawTransaction", json!([call]));
     assert_eq!(changes(&pending), json!([queued, call]));
     assert_eq!(

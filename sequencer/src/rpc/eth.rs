@@ -250,51 +250,16 @@ pub fn register(
         blocking(move || get_proof(&ctx, address, keys, block)).await
     })?;
     module.register_async_method("eth_call", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let request: TransactionRequest = seq.next()?;
-        let block: Option<BlockId> = seq.optional_next()?;
-        let overrides: Option<StateOverride> = seq.optional_next()?;
-        ctx.check_state_block(block)?;
-        let timeout = ctx.config.evm_timeout;
-        let limits = ctx.limits();
-        let work = blocking(move || call::call(&ctx.chain, &request, overrides.as_ref(), limits));
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+        simulated(ctx, params, call::call).await
     })?;
     module.register_async_method("eth_estimateGas", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let request: TransactionRequest = seq.next()?;
-        let block: Option<BlockId> = seq.optional_next()?;
-        let overrides: Option<StateOverride> = seq.optional_next()?;
-        if block != Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            ctx.check_state_block(block)?;
-        }
-        let timeout = ctx.config.evm_timeout;
-        let limits = ctx.limits();
-        let work = blocking(move || {
-            call::estimate_gas(&ctx.chain, &request, overrides.as_ref(), limits).map(hex_u64)
-        });
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+        simulated(ctx, params, |chain, request, overrides, limits| {
+            call::estimate_gas(chain, request, overrides, limits).map(hex_u64)
+        })
+        .await
     })?;
     module.register_async_method("eth_createAccessList", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let request: TransactionRequest = seq.next()?;
-        let block: Option<BlockId> = seq.optional_next()?;
-        let overrides: Option<StateOverride> = seq.optional_next()?;
-        if block != Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            ctx.check_state_block(block)?;
-        }
-        let timeout = ctx.config.evm_timeout;
-        let limits = ctx.limits();
-        let work = blocking(move || {
-            call::create_access_list(&ctx.chain, &request, overrides.as_ref(), limits)
-        });
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+        simulated(ctx, params, call::create_access_list).await
     })?;
     module.register_async_method("eth_sendRawTransaction", |params, ctx, _| async move {
         let raw: Bytes = params.one()?;
@@ -440,6 +405,34 @@ pub fn register(
         blocking(move || fee_history(&ctx, count.to::<u64>(), newest, percentiles)).await
     })?;
     Ok(())
+}
+
+/// The methods that simulate a transaction request (`eth_call` and the like): parses
+/// `[request, block?, stateOverrides?]`, checks that the block's state is served, and runs
+/// `work` off the runtime's threads within `rpc.evm_timeout`.
+async fn simulated<T: Send + 'static>(
+    ctx: Arc<RpcContext>,
+    params: Params<'static>,
+    work: impl FnOnce(
+        &crate::chain::Chain,
+        &TransactionRequest,
+        Option<&StateOverride>,
+        CallLimits,
+    ) -> RpcResult<T>
+    + Send
+    + 'static,
+) -> RpcResult<T> {
+    let mut seq = params.sequence();
+    let request: TransactionRequest = seq.next()?;
+    let block: Option<BlockId> = seq.optional_next()?;
+    let overrides: Option<StateOverride> = seq.optional_next()?;
+    ctx.check_state_block(block)?;
+    let timeout = ctx.config.evm_timeout;
+    let limits = ctx.limits();
+    let run = blocking(move || work(&ctx.chain, &request, overrides.as_ref(), limits));
+    tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
 }
 
 /// EIP-7966's code for a transaction not included within the timeout.
