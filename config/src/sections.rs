@@ -231,8 +231,8 @@ pub struct StorageConfig {
     pub datadir: PathBuf,
     /// Database block cache in bytes. Default: 256 MiB (`268435456`).
     pub cache_bytes: u64,
-    /// How many recent blocks keep the state needed for historical state
-    /// roots and proofs. Default: `128`.
+    /// How many recent blocks keep their state, for proofs (`eth_getProof`)
+    /// and state reads and calls at those blocks. Default: `128`.
     pub state_root_history: u64,
     /// fsync each block before it is published, so that not even a power
     /// loss can lose a block whose receipts were served; every block then

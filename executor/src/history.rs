@@ -1,4 +1,5 @@
-//! Recent states for `eth_getProof`: RocksDB snapshots of the last committed blocks.
+//! Recent states for `eth_getProof` and for state reads at recent blocks: RocksDB snapshots
+//! of the last committed blocks.
 //!
 //! The tries in [`crate::Storage`] describe the head only. Rather than keeping reverse
 //! diffs of every trie node, each commit pins a RocksDB snapshot (a sequence number: no copy,
@@ -8,9 +9,10 @@
 
 use crate::{
     error::{ExecutorError, ExecutorResult},
+    state::StoredAccount,
     trie::{self, AccountProof, db::TrieTables},
 };
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 use rocksdb::DB;
 use std::{
     collections::VecDeque,
@@ -21,6 +23,28 @@ use std::{
 /// Builds the trie tables of `db` as `snapshot` sees them (the head's node cache is never
 /// used: it holds the head's nodes, not the snapshot's).
 pub(crate) type TablesFn = for<'a> fn(&'a DB, &'a rocksdb::Snapshot<'a>) -> TrieTables<'a>;
+
+/// Reads `read` from the flat state columns of `db` as `snapshot` sees them.
+pub(crate) type FlatFn =
+    for<'a> fn(&'a DB, &'a rocksdb::Snapshot<'a>, FlatRead) -> ExecutorResult<FlatValue>;
+
+/// One read of a pinned block's flat state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FlatRead {
+    /// An account.
+    Account(Address),
+    /// A storage slot.
+    Storage(Address, U256),
+}
+
+/// What a [`FlatRead`] found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FlatValue {
+    /// The account, `None` if it does not exist.
+    Account(Option<StoredAccount>),
+    /// The slot's value.
+    Storage(U256),
+}
 
 type ProofReply = mpsc::SyncSender<ExecutorResult<Option<((u64, B256), AccountProof)>>>;
 
@@ -39,6 +63,13 @@ enum Request {
         slots: Vec<B256>,
         reply: ProofReply,
     },
+    /// A read of a pinned block's flat state, `None` if the block is not (or no longer)
+    /// pinned.
+    Read {
+        number: u64,
+        read: FlatRead,
+        reply: mpsc::SyncSender<ExecutorResult<Option<FlatValue>>>,
+    },
 }
 
 /// Handle on the snapshot thread; dropping it stops the thread and releases the snapshots
@@ -50,11 +81,16 @@ pub(crate) struct History {
 
 impl History {
     /// Keeps the states of the last `keep` committed blocks (`keep` ≥ 1).
-    pub(crate) fn start(db: Arc<DB>, keep: usize, tables: TablesFn) -> ExecutorResult<Self> {
+    pub(crate) fn start(
+        db: Arc<DB>,
+        keep: usize,
+        tables: TablesFn,
+        flat: FlatFn,
+    ) -> ExecutorResult<Self> {
         let (requests, rx) = mpsc::sync_channel(64);
         let thread = std::thread::Builder::new()
             .name("lanes-state-history".into())
-            .spawn(move || run(&db, keep.max(1), tables, rx))
+            .spawn(move || run(&db, keep.max(1), tables, flat, rx))
             .map_err(|e| ExecutorError::Evm(format!("starting the state history thread: {e}")))?;
         Ok(Self {
             requests: Some(requests),
@@ -95,6 +131,19 @@ impl History {
         answer.recv().unwrap_or(Ok(None))
     }
 
+    /// Reads the flat state of pinned block `number`, or `None` when it is not pinned.
+    pub(crate) fn read(&self, number: u64, read: FlatRead) -> ExecutorResult<Option<FlatValue>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        if !self.send(Request::Read {
+            number,
+            read,
+            reply,
+        }) {
+            return Ok(None);
+        }
+        answer.recv().unwrap_or(Ok(None))
+    }
+
     fn send(&self, request: Request) -> bool {
         self.requests
             .as_ref()
@@ -111,7 +160,7 @@ impl Drop for History {
     }
 }
 
-fn run(db: &DB, keep: usize, tables: TablesFn, requests: mpsc::Receiver<Request>) {
+fn run(db: &DB, keep: usize, tables: TablesFn, flat: FlatFn, requests: mpsc::Receiver<Request>) {
     let mut pinned: VecDeque<(u64, B256, B256, rocksdb::Snapshot<'_>)> = VecDeque::new();
     for request in requests {
         match request {
@@ -153,6 +202,18 @@ fn run(db: &DB, keep: usize, tables: TablesFn, requests: mpsc::Receiver<Request>
                         }
                         Ok(((*number, *hash), proof))
                     })
+                    .transpose();
+                let _ = reply.send(answer);
+            }
+            Request::Read {
+                number,
+                read,
+                reply,
+            } => {
+                let answer = pinned
+                    .iter()
+                    .find(|(n, ..)| *n == number)
+                    .map(|(.., snapshot)| flat(db, snapshot, read))
                     .transpose();
                 let _ = reply.send(answer);
             }

@@ -53,7 +53,7 @@ pub use genesis::{GenesisSpec, install_system_contract, read_genesis_file};
 pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
-pub use storage::{CommitSync, Storage, StorageOptions, TxLocation, WalSyncStats};
+pub use storage::{CommitSync, StateAt, Storage, StorageOptions, TxLocation, WalSyncStats};
 pub use tx::{
     DEPOSIT_RECEIPT_VERSION, DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope,
     LanesTxType, TxDeposit, recovered_deposit, user_deposit_source_hash,

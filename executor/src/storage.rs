@@ -39,7 +39,7 @@ use crate::{
     block::{BlockTx, SealedBlock},
     error::{ExecutorError, ExecutorResult},
     genesis::GenesisSpec,
-    history::History,
+    history::{FlatRead, FlatValue, History},
     root::{FlatState, FullState},
     state::{StateChanges, StateReader, StoredAccount},
     trie::{
@@ -551,9 +551,12 @@ impl Storage {
         self.history = match blocks {
             0 => None,
             blocks => {
-                let history = History::start(self.db.clone(), blocks, |db, snapshot| {
-                    tables_on(db, Some(snapshot))
-                })?;
+                let history = History::start(
+                    self.db.clone(),
+                    blocks,
+                    |db, snapshot| tables_on(db, Some(snapshot)),
+                    read_flat_at,
+                )?;
                 if let Some((number, hash)) = self.head()?
                     && let Some(header) = self.header(number)?
                 {
@@ -1294,6 +1297,98 @@ impl StateReader for Storage {
     }
     fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
         self.canonical_hash(number)
+    }
+}
+
+/// Reads the flat state columns as `snapshot` sees them (for [`History`]).
+fn read_flat_at(db: &DB, snapshot: &Snapshot<'_>, read: FlatRead) -> ExecutorResult<FlatValue> {
+    let cf = |name: &'static str| {
+        db.cf_handle(name)
+            .ok_or_else(|| ExecutorError::corrupt(name, "column family missing"))
+    };
+    Ok(match read {
+        FlatRead::Account(address) => FlatValue::Account(
+            snapshot
+                .get_cf(cf(CF_ACCOUNTS)?, address)?
+                .map(|v| StoredAccount::decode(&v))
+                .transpose()?,
+        ),
+        FlatRead::Storage(address, slot) => FlatValue::Storage(
+            snapshot
+                .get_cf(cf(CF_STORAGE)?, storage_key(&address, &slot))?
+                .map_or(U256::ZERO, |v| U256::from_be_slice(&v)),
+        ),
+    })
+}
+
+/// The state after a recent block ([`Storage::state_at`]): the RocksDB snapshot pinned when
+/// the block's state was written, read on the history thread.
+#[derive(Clone, Debug)]
+pub struct StateAt {
+    storage: Arc<Storage>,
+    number: u64,
+}
+
+impl StateAt {
+    /// The block whose state this reads.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    fn read(&self, read: FlatRead) -> ExecutorResult<FlatValue> {
+        self.storage
+            .history
+            .as_ref()
+            .and_then(|history| history.read(self.number, read).transpose())
+            // Pinned when this reader was made, and dropped since by newer blocks.
+            .unwrap_or_else(|| {
+                Err(ExecutorError::Mismatch(format!(
+                    "the state of block {} is no longer kept",
+                    self.number
+                )))
+            })
+    }
+}
+
+impl StateReader for StateAt {
+    fn account(&self, address: Address) -> ExecutorResult<Option<StoredAccount>> {
+        match self.read(FlatRead::Account(address))? {
+            FlatValue::Account(account) => Ok(account),
+            FlatValue::Storage(_) => Err(ExecutorError::Mismatch("an account read".into())),
+        }
+    }
+    fn storage(&self, address: Address, slot: U256) -> ExecutorResult<U256> {
+        match self.read(FlatRead::Storage(address, slot))? {
+            FlatValue::Storage(value) => Ok(value),
+            FlatValue::Account(_) => Err(ExecutorError::Mismatch("a storage read".into())),
+        }
+    }
+    fn code(&self, hash: B256) -> ExecutorResult<Option<Bytes>> {
+        // Code is content-addressed and never deleted.
+        self.storage.code(hash)
+    }
+    fn block_hash(&self, number: u64) -> ExecutorResult<Option<B256>> {
+        // BLOCKHASH only reaches blocks before this one, which are canonical.
+        if number > self.number {
+            return Ok(None);
+        }
+        self.storage.canonical_hash(number)
+    }
+}
+
+impl Storage {
+    /// A reader of the state after block `number`, if it is one of the recent blocks
+    /// [`Storage::with_history`] keeps (the head's state is read from `self`).
+    pub fn state_at(self: &Arc<Self>, number: u64) -> ExecutorResult<Option<StateAt>> {
+        let Some(history) = &self.history else {
+            return Ok(None);
+        };
+        Ok(history
+            .read(number, FlatRead::Account(Address::ZERO))?
+            .map(|_| StateAt {
+                storage: self.clone(),
+                number,
+            }))
     }
 }
 

@@ -1,6 +1,6 @@
 //! End-to-end JSON-RPC behaviour against the real `lanes` binary: the protocol edges
 //! (batches, malformed input, unknown methods, limits), block tags, logs, fee and gas
-//! methods, WebSocket subscriptions and polled filters.
+//! methods, WebSocket subscriptions, polled filters and state at recent blocks.
 
 mod common;
 
@@ -977,4 +977,87 @@ fn sync_send_times_out_with_code_4() {
         waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
         "{waited:?}"
     );
+}
+
+/// State reads at recent blocks (`storage.state_root_history` of them) answer as of that
+/// block, calls included, with that block's context; older blocks are refused.
+#[test]
+fn state_at_recent_blocks() {
+    let node = Node::builder()
+        .config("storage", "state_root_history", "2")
+        .spawn();
+    let s = signer(2);
+    let watched = Address::repeat_byte(0x42);
+    // runtime: mstore(0, balance(watched)); mstore(32, number()); return(0, 64)
+    let mut runtime = vec![0x73];
+    runtime.extend(watched.as_slice());
+    runtime.extend(hex::decode("315f524360205260405ff3").unwrap());
+    let deploy = sign_1559(
+        &s,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce: 0,
+            gas_limit: 200_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Create,
+            input: initcode_for(&runtime),
+            ..Default::default()
+        },
+    );
+    let deployed = node.rpc_ok("eth_sendRawTransactionSync", json!([deploy]));
+    let reader = deployed["contractAddress"].clone();
+    let pay = |nonce: u64| {
+        let raw = sign_1559(
+            &s,
+            TxEip1559 {
+                nonce,
+                to: TxKind::Call(watched),
+                ..wei_to_one()
+            },
+        );
+        node.rpc_ok("eth_sendRawTransactionSync", json!([raw]))["blockNumber"].clone()
+    };
+    let first = pay(1);
+    let second = pay(2);
+    assert_ne!(first, second);
+
+    let balance = |block: &Value| quantity(&node.rpc_ok("eth_getBalance", json!([watched, block])));
+    assert_eq!(balance(&first), 1);
+    assert_eq!(balance(&second), 2);
+    assert_eq!(
+        node.rpc_ok("eth_getTransactionCount", json!([s.address(), first])),
+        "0x2"
+    );
+    // A call at the earlier block sees its state and runs in its context, by number and
+    // by hash (EIP-1898).
+    let call = node.rpc_ok("eth_call", json!([{"to": reader}, first]));
+    let word = |i: usize| {
+        U256::from_str_radix(&call.as_str().unwrap()[2 + 64 * i..2 + 64 * (i + 1)], 16).unwrap()
+    };
+    assert_eq!(word(0), U256::from(1));
+    assert_eq!(word(1), U256::from(quantity(&first)));
+    let block = node.rpc_ok("eth_getBlockByNumber", json!([first, false]));
+    assert_eq!(
+        node.rpc_ok(
+            "eth_call",
+            json!([{"to": reader}, {"blockHash": block["hash"]}])
+        ),
+        call
+    );
+    assert!(quantity(&node.rpc_ok("eth_estimateGas", json!([{"to": reader}, first]))) > 21_000);
+
+    // Two blocks later, the deploy block's state is no longer kept.
+    pay(3);
+    pay(4);
+    match node.rpc("eth_getBalance", json!([watched, deployed["blockNumber"]])) {
+        Err(RpcError::Rpc { code, message, .. }) => {
+            assert_eq!(code, -32000);
+            assert!(
+                message.starts_with("historical state not available"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

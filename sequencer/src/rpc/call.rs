@@ -2,6 +2,7 @@
 //! never committed.
 
 use super::error::{RpcResult, SERVER_ERROR, execution_reverted, rpc_error, server_error};
+use super::eth::StateTarget;
 use crate::chain::Chain;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, keccak256};
 use alloy_rpc_types_eth::{
@@ -102,32 +103,43 @@ fn tx_env(request: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
     }
 }
 
-/// Runs `request` on the latest state with `gas` gas; returns revm's result.
+/// Runs `request` on the state `at` names with `gas` gas; returns revm's result.
 pub fn simulate(
     chain: &Chain,
+    at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     gas: u64,
 ) -> RpcResult<ExecutionResult> {
-    simulate_with_state(chain, request, overrides, gas).map(|(result, _)| result)
+    simulate_with_state(chain, at, request, overrides, gas).map(|(result, _)| result)
 }
 
 /// [`simulate`], with every account and slot the execution loaded.
 fn simulate_with_state(
     chain: &Chain,
+    at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     gas: u64,
 ) -> RpcResult<(ExecutionResult, EvmState)> {
     let storage = chain.storage().clone();
-    let snapshot = storage.snapshot();
-    let head = chain.head();
+    // The state, and the header whose block context the call runs in.
+    let (base, header): (Arc<dyn StateReader + '_>, _) = match at {
+        StateTarget::Latest => (Arc::new(storage.snapshot()), chain.head().header.clone()),
+        StateTarget::Past(state) => {
+            let header = storage
+                .header(state.number())
+                .map_err(super::error::internal)?
+                .ok_or_else(|| server_error("header not found"))?;
+            (Arc::new(state.clone()), header)
+        }
+    };
     let changes = match overrides {
-        Some(o) => apply_overrides(&snapshot, o).map_err(super::error::internal)?,
+        Some(o) => apply_overrides(&base, o).map_err(super::error::internal)?,
         None => StateChanges::default(),
     };
     let reader = OverlayReader {
-        base: snapshot,
+        base,
         changes: Arc::new(changes),
         block_hashes: Arc::default(),
     };
@@ -136,13 +148,13 @@ fn simulate_with_state(
         && request.max_fee_per_gas.is_none()
         && request.max_priority_fee_per_gas.is_none();
     let mut block = lanes_executor::BlockEnvInput {
-        number: head.number(),
-        parent_hash: head.header.parent_hash,
-        timestamp: head.header.timestamp,
-        beneficiary: head.header.beneficiary,
-        gas_limit: head.header.gas_limit.max(gas),
-        base_fee: head.header.base_fee_per_gas.unwrap_or_default(),
-        prevrandao: head.header.mix_hash,
+        number: header.number,
+        parent_hash: header.parent_hash,
+        timestamp: header.timestamp,
+        beneficiary: header.beneficiary,
+        gas_limit: header.gas_limit.max(gas),
+        base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        prevrandao: header.mix_hash,
         parent_beacon_block_root: B256::ZERO,
         max_txs: 1,
         excess_blob_gas: 0,
@@ -190,11 +202,12 @@ fn gas_for(request: &TransactionRequest, limits: CallLimits) -> u64 {
 /// `eth_call`.
 pub fn call(
     chain: &Chain,
+    at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     limits: CallLimits,
 ) -> RpcResult<Bytes> {
-    match simulate(chain, request, overrides, gas_for(request, limits))? {
+    match simulate(chain, at, request, overrides, gas_for(request, limits))? {
         ExecutionResult::Success { output, .. } => Ok(output.into_data()),
         ExecutionResult::Revert { output, .. } => Err(execution_reverted(&output)),
         ExecutionResult::Halt { reason, .. } => Err(server_error(halt_message(&reason))),
@@ -221,6 +234,7 @@ fn halt_message(reason: &revm::context::result::HaltReason) -> String {
 /// `eth_estimateGas`: the least gas (within 1.5%, as geth) at which the call succeeds.
 pub fn estimate_gas(
     chain: &Chain,
+    at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     limits: CallLimits,
@@ -233,8 +247,8 @@ pub fn estimate_gas(
     {
         // Cap by what the sender can pay for, as geth does.
         let from = request.from.unwrap_or(Address::ZERO);
-        let balance = chain
-            .storage()
+        let balance = at
+            .reader(chain)
             .account(from)
             .map_err(super::error::internal)?
             .map_or(U256::ZERO, |a| a.balance);
@@ -244,7 +258,7 @@ pub fn estimate_gas(
             hi = affordable.to::<u64>();
         }
     }
-    let used = match simulate(chain, request, overrides, hi)? {
+    let used = match simulate(chain, at, request, overrides, hi)? {
         ExecutionResult::Success { gas, .. } => gas.tx_gas_used(),
         ExecutionResult::Revert { output, .. } => return Err(execution_reverted(&output)),
         ExecutionResult::Halt { reason, .. } => {
@@ -259,7 +273,7 @@ pub fn estimate_gas(
     };
     let succeeds = |gas: u64| -> RpcResult<bool> {
         Ok(matches!(
-            simulate(chain, request, overrides, gas)?,
+            simulate(chain, at, request, overrides, gas)?,
             ExecutionResult::Success { .. }
         ))
     };
@@ -293,6 +307,7 @@ const ACCESS_LIST_ROUNDS: usize = 8;
 /// itself looks at it). A call that reverts or fails still gets its list, with the error.
 pub fn create_access_list(
     chain: &Chain,
+    at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     limits: CallLimits,
@@ -303,8 +318,9 @@ pub fn create_access_list(
         _ => {
             let nonce = match request.nonce {
                 Some(nonce) => nonce,
-                None => chain
-                    .latest_account(from)
+                None => at
+                    .reader(chain)
+                    .account(from)
                     .map_err(super::error::internal)?
                     .map_or(0, |a| a.nonce),
             };
@@ -320,7 +336,7 @@ pub fn create_access_list(
     let mut request = request.clone();
     for _ in 0..ACCESS_LIST_ROUNDS {
         request.access_list = Some(list.clone());
-        let (result, state) = simulate_with_state(chain, &request, overrides, gas)?;
+        let (result, state) = simulate_with_state(chain, at, &request, overrides, gas)?;
         let mut touched: Vec<AccessListItem> = state
             .iter()
             .filter_map(|(address, account)| {

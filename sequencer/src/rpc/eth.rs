@@ -64,38 +64,35 @@ impl RpcContext {
         self.chain.block(number).map_err(internal)
     }
 
-    /// Checks that state is asked for at the head: the flat store keeps the latest state
-    /// only (historical state queries are refused rather than answered wrong).
-    fn check_state_block(&self, id: Option<BlockId>) -> RpcResult<()> {
+    /// Whose state a request for block `id` reads: the head's, or a recent block's that
+    /// storage keeps (`storage.state_root_history`). Older states are refused rather than
+    /// answered wrong.
+    pub(crate) fn state_target(&self, id: Option<BlockId>) -> RpcResult<StateTarget> {
         let head = self.chain.head();
-        let ok = match id.unwrap_or_default() {
+        let storage = self.chain.storage();
+        let number = match id.unwrap_or_default() {
             BlockId::Number(BlockNumberOrTag::Number(n)) => {
                 if n > head.number() {
                     return Err(server_error("header not found"));
                 }
-                n == head.number()
+                n
             }
-            BlockId::Number(BlockNumberOrTag::Earliest) => head.number() == 0,
-            BlockId::Number(_) => true,
-            BlockId::Hash(h) => {
-                if self
-                    .chain
-                    .storage()
-                    .block_number(h.block_hash)
-                    .map_err(internal)?
-                    .is_none()
-                {
-                    return Err(server_error("header not found"));
-                }
-                h.block_hash == head.hash
-            }
+            BlockId::Number(BlockNumberOrTag::Earliest) => 0,
+            BlockId::Number(_) => return Ok(StateTarget::Latest),
+            BlockId::Hash(h) => storage
+                .block_number(h.block_hash)
+                .map_err(internal)?
+                .ok_or_else(|| server_error("header not found"))?,
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(server_error(
-                "historical state not available: this node serves state at the latest block only",
-            ))
+        if number == head.number() {
+            return Ok(StateTarget::Latest);
+        }
+        match storage.state_at(number).map_err(internal)? {
+            Some(state) => Ok(StateTarget::Past(state)),
+            None => Err(server_error(
+                "historical state not available: this node keeps the state of recent blocks \
+                 only (storage.state_root_history)",
+            )),
         }
     }
 
@@ -178,9 +175,9 @@ pub fn register(
         let mut seq = params.sequence();
         let address: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        ctx.check_state_block(block)?;
+        let at = ctx.state_target(block)?;
         blocking(move || {
-            let account = ctx.chain.storage().account(address).map_err(internal)?;
+            let account = at.reader(&ctx.chain).account(address).map_err(internal)?;
             Ok(account.map_or(U256::ZERO, |a| a.balance))
         })
         .await
@@ -196,9 +193,9 @@ pub fn register(
                 .map(hex_u64)
                 .map_err(internal);
         }
-        ctx.check_state_block(block)?;
+        let at = ctx.state_target(block)?;
         blocking(move || {
-            let account = ctx.chain.storage().account(address).map_err(internal)?;
+            let account = at.reader(&ctx.chain).account(address).map_err(internal)?;
             Ok(hex_u64(account.map_or(0, |a| a.nonce)))
         })
         .await
@@ -207,13 +204,13 @@ pub fn register(
         let mut seq = params.sequence();
         let address: Address = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        ctx.check_state_block(block)?;
+        let at = ctx.state_target(block)?;
         blocking(move || {
-            let storage = ctx.chain.storage();
-            let Some(account) = storage.account(address).map_err(internal)? else {
+            let state = at.reader(&ctx.chain);
+            let Some(account) = state.account(address).map_err(internal)? else {
                 return Ok(Bytes::new());
             };
-            Ok(storage
+            Ok(state
                 .code(account.code_hash)
                 .map_err(internal)?
                 .unwrap_or_default())
@@ -225,11 +222,10 @@ pub fn register(
         let address: Address = seq.next()?;
         let slot: U256 = seq.next()?;
         let block: Option<BlockId> = seq.optional_next()?;
-        ctx.check_state_block(block)?;
+        let at = ctx.state_target(block)?;
         blocking(move || {
-            let value = ctx
-                .chain
-                .storage()
+            let value = at
+                .reader(&ctx.chain)
                 .storage(address, slot)
                 .map_err(internal)?;
             Ok(B256::from(value))
@@ -253,8 +249,8 @@ pub fn register(
         simulated(ctx, params, call::call).await
     })?;
     module.register_async_method("eth_estimateGas", |params, ctx, _| async move {
-        simulated(ctx, params, |chain, request, overrides, limits| {
-            call::estimate_gas(chain, request, overrides, limits).map(hex_u64)
+        simulated(ctx, params, |chain, at, request, overrides, limits| {
+            call::estimate_gas(chain, at, request, overrides, limits).map(hex_u64)
         })
         .await
     })?;
@@ -407,6 +403,25 @@ pub fn register(
     Ok(())
 }
 
+/// Whose state a request reads.
+#[derive(Clone, Debug)]
+pub(crate) enum StateTarget {
+    /// The head's (the flat store, with the block being written).
+    Latest,
+    /// A recent block's, kept by storage.
+    Past(lanes_executor::StateAt),
+}
+
+impl StateTarget {
+    /// A reader of that state.
+    pub(crate) fn reader<'a>(&'a self, chain: &'a crate::chain::Chain) -> &'a dyn StateReader {
+        match self {
+            StateTarget::Latest => chain.storage().as_ref(),
+            StateTarget::Past(state) => state,
+        }
+    }
+}
+
 /// The methods that simulate a transaction request (`eth_call` and the like): parses
 /// `[request, block?, stateOverrides?]`, checks that the block's state is served, and runs
 /// `work` off the runtime's threads within `rpc.evm_timeout`.
@@ -415,6 +430,7 @@ async fn simulated<T: Send + 'static>(
     params: Params<'static>,
     work: impl FnOnce(
         &crate::chain::Chain,
+        &StateTarget,
         &TransactionRequest,
         Option<&StateOverride>,
         CallLimits,
@@ -426,10 +442,10 @@ async fn simulated<T: Send + 'static>(
     let request: TransactionRequest = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
     let overrides: Option<StateOverride> = seq.optional_next()?;
-    ctx.check_state_block(block)?;
+    let at = ctx.state_target(block)?;
     let timeout = ctx.config.evm_timeout;
     let limits = ctx.limits();
-    let run = blocking(move || work(&ctx.chain, &request, overrides.as_ref(), limits));
+    let run = blocking(move || work(&ctx.chain, &at, &request, overrides.as_ref(), limits));
     tokio::time::timeout(timeout, run)
         .await
         .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
