@@ -90,19 +90,7 @@ fn quantity(v: &Value) -> u128 {
 }
 
 fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Address, Value) {
-    let raw = sign_1559(
-        signer,
-        TxEip1559 {
-            chain_id: common::CHAIN_ID,
-            nonce,
-            gas_limit: 200_000,
-            max_fee_per_gas: 10 * GWEI,
-            max_priority_fee_per_gas: GWEI,
-            to: TxKind::Create,
-            input: emitter_initcode(),
-            ..Default::default()
-        },
-    );
+    let raw = sign_create(signer, nonce, emitter_initcode());
     let hash = node.rpc_ok("eth_sendRawTransaction", json!([raw]));
     let receipt = wait_receipt(node, hash.as_str().unwrap());
     assert_eq!(receipt["status"], "0x1", "{receipt}");
@@ -113,6 +101,23 @@ fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Addres
         .unwrap();
     assert_eq!(address, signer.address().create(nonce));
     (address, receipt)
+}
+
+/// A signed contract creation running `initcode`.
+fn sign_create(signer: &PrivateKeySigner, nonce: u64, initcode: Bytes) -> String {
+    sign_1559(
+        signer,
+        TxEip1559 {
+            chain_id: common::CHAIN_ID,
+            nonce,
+            gas_limit: 200_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: TxKind::Create,
+            input: initcode,
+            ..Default::default()
+        },
+    )
 }
 
 /// A signed call of the emitter with one byte of data, which it logs.
@@ -840,19 +845,7 @@ fn access_lists_cover_what_a_call_touches() {
     runtime.push(0x73);
     runtime.extend(watched.as_slice());
     runtime.extend([0x31, 0x50, 0x00]);
-    let deploy = sign_1559(
-        &s,
-        TxEip1559 {
-            chain_id: common::CHAIN_ID,
-            nonce: 0,
-            gas_limit: 200_000,
-            max_fee_per_gas: 10 * GWEI,
-            max_priority_fee_per_gas: GWEI,
-            to: TxKind::Create,
-            input: initcode_for(&runtime),
-            ..Default::default()
-        },
-    );
+    let deploy = sign_create(&s, 0, initcode_for(&runtime));
     let hash = node.rpc_ok("eth_sendRawTransaction", json!([deploy]));
     let receipt = wait_receipt(&node, hash.as_str().unwrap());
     let contract: Address = receipt["contractAddress"]
@@ -992,19 +985,7 @@ fn state_at_recent_blocks() {
     let mut runtime = vec![0x73];
     runtime.extend(watched.as_slice());
     runtime.extend(hex::decode("315f524360205260405ff3").unwrap());
-    let deploy = sign_1559(
-        &s,
-        TxEip1559 {
-            chain_id: common::CHAIN_ID,
-            nonce: 0,
-            gas_limit: 200_000,
-            max_fee_per_gas: 10 * GWEI,
-            max_priority_fee_per_gas: GWEI,
-            to: TxKind::Create,
-            input: initcode_for(&runtime),
-            ..Default::default()
-        },
-    );
+    let deploy = sign_create(&s, 0, initcode_for(&runtime));
     let deployed = node.rpc_ok("eth_sendRawTransactionSync", json!([deploy]));
     let reader = deployed["contractAddress"].clone();
     let pay = |nonce: u64| {
