@@ -11,7 +11,9 @@ use alloy_rlp::Encodable;
 use alloy_rpc_types_eth::{
     Block, BlockTransactions, Header, Log, Transaction, TransactionReceipt, Withdrawals,
 };
-use lanes_executor::{BlockTx, DEPOSIT_TX_TYPE, LanesReceipt, LanesTxEnvelope, SealedBlock};
+use lanes_executor::{
+    BlockTx, DEPOSIT_TX_TYPE, LanesReceipt, LanesTxEnvelope, RecoveredTx, SealedBlock,
+};
 use serde::Serialize;
 
 /// A transaction in RPC form.
@@ -110,9 +112,9 @@ pub fn rpc_transaction(block: &SealedBlock, index: usize) -> RpcTransaction {
 }
 
 /// A transaction still in the pool.
-pub fn rpc_pending_transaction(tx: &BlockTx) -> RpcTransaction {
+pub fn rpc_pending_transaction(tx: &RecoveredTx) -> RpcTransaction {
     RpcTransaction::new(Transaction {
-        inner: (*tx.tx).clone(),
+        inner: tx.clone(),
         block_hash: None,
         block_number: None,
         transaction_index: None,

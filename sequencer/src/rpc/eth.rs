@@ -17,7 +17,7 @@ use alloy_rpc_types_eth::{
 };
 use alloy_serde::JsonStorageKey;
 use jsonrpsee::{RpcModule, types::Params};
-use lanes_executor::{BlockTx, SealedBlock, StateReader};
+use lanes_executor::{SealedBlock, StateReader};
 use std::sync::Arc;
 
 /// Tip suggested by `eth_maxPriorityFeePerGas` when recent blocks paid none: 0.001 gwei,
@@ -45,8 +45,8 @@ pub(super) fn send_raw_response(result: Result<B256, SubmitError>) -> RpcResult<
 }
 
 impl RpcContext {
-    /// The block a `BlockId` names, if it exists.
-    pub(crate) fn block_by_id(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
+    /// The number of the committed block a `BlockId` names, if it exists.
+    fn block_number_by_id(&self, id: BlockId) -> RpcResult<Option<u64>> {
         let number = match id {
             BlockId::Number(tag) => self.chain.resolve(tag),
             BlockId::Hash(hash) => {
@@ -61,33 +61,37 @@ impl RpcContext {
                 }
             }
         };
-        self.chain.block(number).map_err(internal)
+        Ok((number <= self.chain.head().number()).then_some(number))
+    }
+
+    /// The block a `BlockId` names, if it exists.
+    pub(crate) fn block_by_id(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
+        match self.block_number_by_id(id)? {
+            Some(number) => self.chain.block(number).map_err(internal),
+            None => Ok(None),
+        }
     }
 
     /// Whose state a request for block `id` reads: the head's, or a recent block's that
     /// storage keeps (`storage.state_root_history`). Older states are refused rather than
     /// answered wrong.
     pub(crate) fn state_target(&self, id: Option<BlockId>) -> RpcResult<StateTarget> {
-        let head = self.chain.head();
-        let storage = self.chain.storage();
-        let number = match id.unwrap_or_default() {
-            BlockId::Number(BlockNumberOrTag::Number(n)) => {
-                if n > head.number() {
-                    return Err(server_error("header not found"));
-                }
-                n
-            }
-            BlockId::Number(BlockNumberOrTag::Earliest) => 0,
-            BlockId::Number(_) => return Ok(StateTarget::Latest),
-            BlockId::Hash(h) => storage
-                .block_number(h.block_hash)
-                .map_err(internal)?
-                .ok_or_else(|| server_error("header not found"))?,
-        };
-        if number == head.number() {
+        let id = id.unwrap_or_default();
+        if let BlockId::Number(tag) = id
+            && !matches!(
+                tag,
+                BlockNumberOrTag::Number(_) | BlockNumberOrTag::Earliest
+            )
+        {
             return Ok(StateTarget::Latest);
         }
-        match storage.state_at(number).map_err(internal)? {
+        let number = self
+            .block_number_by_id(id)?
+            .ok_or_else(|| server_error("header not found"))?;
+        if number == self.chain.head().number() {
+            return Ok(StateTarget::Latest);
+        }
+        match self.chain.storage().state_at(number).map_err(internal)? {
             Some(state) => Ok(StateTarget::Past(state)),
             None => Err(server_error(
                 "historical state not available: this node keeps the state of recent blocks \
@@ -270,7 +274,7 @@ pub fn register(
     module.register_async_method("eth_getTransactionByHash", |params, ctx, _| async move {
         let hash: B256 = params.one()?;
         if let Some(tx) = ctx.pool.get(&hash) {
-            return Ok(Some(rpc_pending_transaction(&BlockTx::new(tx.tx))));
+            return Ok(Some(rpc_pending_transaction(&tx.tx)));
         }
         blocking(move || -> RpcResult<Option<RpcTransaction>> {
             let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)? else {
@@ -351,7 +355,7 @@ pub fn register(
         module.register_async_method(method, |params, ctx, _| async move {
             let id: BlockId = params.one()?;
             blocking(move || -> RpcResult<Option<U64>> {
-                Ok(ctx.block_by_id(id)?.map(|_| U64::ZERO))
+                Ok(ctx.block_number_by_id(id)?.map(|_| U64::ZERO))
             })
             .await
         })?;

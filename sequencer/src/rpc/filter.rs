@@ -19,7 +19,6 @@ use super::{
 use alloy_primitives::B256;
 use alloy_rpc_types_eth::{Filter, FilterChanges, Log};
 use jsonrpsee::{RpcModule, core::traits::IdProvider, types::SubscriptionId};
-use lanes_executor::BlockTx;
 use parking_lot::Mutex;
 use std::{
     collections::HashMap,
@@ -248,7 +247,7 @@ fn changes(ctx: &RpcContext, kind: &mut Kind) -> RpcResult<Changes> {
             let transactions = hashes
                 .iter()
                 .filter_map(|hash| ctx.pool.get(hash))
-                .map(|tx| rpc_pending_transaction(&BlockTx::new(tx.tx)))
+                .map(|tx| rpc_pending_transaction(&tx.tx))
                 .collect();
             Ok(FilterChanges::Transactions(transactions))
         }

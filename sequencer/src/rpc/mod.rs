@@ -188,82 +188,69 @@ async fn subscribe(
     pending: PendingSubscriptionSink,
     ctx: Arc<RpcContext>,
 ) -> Result<(), SubscriptionError> {
-    let filter = match subscription {
-        Subscription::Heads => None,
-        Subscription::Logs(filter) => Some(*filter),
-        Subscription::Pending { full } => return subscribe_pending(full, pending, ctx).await,
-    };
-    let mut blocks = ctx.chain.subscribe();
-    let Ok(sink) = pending.accept().await else {
-        return Ok(());
-    };
-    loop {
-        let block = tokio::select! {
-            block = blocks.recv() => block,
-            _ = sink.closed() => return Ok(()),
-        };
-        let block = match block {
-            Ok(block) => block,
-            // A slow subscriber skips ahead rather than holding back block production.
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return Ok(()),
-        };
-        let messages: Vec<Box<serde_json::value::RawValue>> = match &filter {
-            None => vec![
-                serde_json::value::to_raw_value(&eth::head_notification(&block))
-                    .map_err(|e| e.to_string())?,
-            ],
-            Some(filter) => (0..block.transactions.len())
-                .flat_map(|i| convert::rpc_logs(&block, i))
-                .filter(|log| {
-                    filter.matches_address(log.inner.address)
-                        && filter.matches_topics(log.inner.data.topics())
-                })
-                .map(|log| serde_json::value::to_raw_value(&log).map_err(|e| e.to_string()))
-                .collect::<Result<_, _>>()?,
-        };
-        for message in messages {
-            if sink.send(SubscriptionMessage::from(message)).await.is_err() {
-                return Ok(());
-            }
+    use serde_json::value::to_raw_value as raw;
+    match subscription {
+        Subscription::Heads => {
+            relay(pending, ctx.chain.subscribe(), |block| {
+                Ok(vec![raw(&eth::head_notification(&block))?])
+            })
+            .await
+        }
+        Subscription::Logs(filter) => {
+            relay(pending, ctx.chain.subscribe(), |block| {
+                (0..block.transactions.len())
+                    .flat_map(|i| convert::rpc_logs(&block, i))
+                    .filter(|log| {
+                        filter.matches_address(log.inner.address)
+                            && filter.matches_topics(log.inner.data.topics())
+                    })
+                    .map(|log| raw(&log))
+                    .collect()
+            })
+            .await
+        }
+        Subscription::Pending { full } => {
+            relay(pending, ctx.pool.subscribe_admitted(), |hash| {
+                if !full {
+                    return Ok(vec![raw(&hash)?]);
+                }
+                // Already included or dropped: nothing to show in full.
+                ctx.pool
+                    .get(&hash)
+                    .map(|tx| raw(&convert::rpc_pending_transaction(&tx.tx)))
+                    .into_iter()
+                    .collect()
+            })
+            .await
         }
     }
 }
 
-/// `newPendingTransactions`: a slow subscriber misses the oldest admissions rather than
-/// holding memory.
-async fn subscribe_pending(
-    full: bool,
+/// Sends the subscriber the messages `render` makes of each item `items` receives, until
+/// either side closes. A slow subscriber skips ahead (misses the oldest items) rather than
+/// holding back block production or the pool.
+async fn relay<T: Clone>(
     pending: PendingSubscriptionSink,
-    ctx: Arc<RpcContext>,
+    mut items: tokio::sync::broadcast::Receiver<T>,
+    mut render: impl FnMut(T) -> serde_json::Result<Vec<Box<serde_json::value::RawValue>>>,
 ) -> Result<(), SubscriptionError> {
-    let mut admitted = ctx.pool.subscribe_admitted();
     let Ok(sink) = pending.accept().await else {
         return Ok(());
     };
     loop {
-        let hash = tokio::select! {
-            hash = admitted.recv() => hash,
+        let item = tokio::select! {
+            item = items.recv() => item,
             _ = sink.closed() => return Ok(()),
         };
-        let hash = match hash {
-            Ok(hash) => hash,
+        let item = match item {
+            Ok(item) => item,
             Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return Ok(()),
         };
-        let message = if full {
-            // Already included or dropped: nothing to show in full.
-            let Some(tx) = ctx.pool.get(&hash) else {
-                continue;
-            };
-            let tx = convert::rpc_pending_transaction(&lanes_executor::BlockTx::new(tx.tx));
-            serde_json::value::to_raw_value(&tx)
-        } else {
-            serde_json::value::to_raw_value(&hash)
-        }
-        .map_err(|e| e.to_string())?;
-        if sink.send(SubscriptionMessage::from(message)).await.is_err() {
-            return Ok(());
+        for message in render(item).map_err(|e| e.to_string())? {
+            if sink.send(SubscriptionMessage::from(message)).await.is_err() {
+                return Ok(());
+            }
         }
     }
 }

@@ -11,7 +11,6 @@ use crate::mempool::PoolTransaction;
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, U64};
 use jsonrpsee::RpcModule;
-use lanes_executor::BlockTx;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -74,7 +73,7 @@ fn by_sender<T>(
 }
 
 fn full(tx: &PoolTransaction) -> RpcTransaction {
-    rpc_pending_transaction(&BlockTx::new(tx.tx.clone()))
+    rpc_pending_transaction(&tx.tx)
 }
 
 /// geth's one-line summary: `0xTo: <value> wei + <gas> gas × <fee cap> wei`.
