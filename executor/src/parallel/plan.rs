@@ -131,7 +131,18 @@ enum Touch {
     Holders {
         debited: [u32; 2],
         credited: u32,
+        /// The ABI word of the call's input holding the credited amount.
+        amount_word: u8,
     },
+}
+
+/// An access list's entry, as the joining pass uses it.
+#[derive(Clone, Copy)]
+enum Listed {
+    /// An account that also sends in the window: its lane (its first transaction).
+    Sender(u32),
+    /// An account or slot key.
+    Key(u64),
 }
 
 /// No holder, in [`Touch::Holders`].
@@ -141,32 +152,37 @@ const NO_HOLDER: u32 = u32::MAX;
 struct Erc20Call {
     /// Holders whose balance (or allowance) the call reads and may lower.
     debited: [Option<Address>; 2],
-    /// The holder credited, with the amount.
-    credited: Option<(Address, U256)>,
+    /// The holder credited.
+    credited: Option<Address>,
+    /// The ABI word holding the amount credited.
+    amount_word: u8,
 }
 
 fn erc20_call(sender: Address, input: &[u8]) -> Option<Erc20Call> {
     let selector = input.get(..4)?;
     if selector == TRANSFER {
         let to = address_arg(input, 0)?;
-        let amount = U256::from_be_slice(input.get(36..68)?);
+        input.get(36..68)?;
         Some(Erc20Call {
             debited: [Some(sender), None],
-            credited: Some((to, amount)),
+            credited: Some(to),
+            amount_word: 1,
         })
     } else if selector == TRANSFER_FROM {
         let from = address_arg(input, 0)?;
         let to = address_arg(input, 1)?;
-        let amount = U256::from_be_slice(input.get(68..100)?);
+        input.get(68..100)?;
         Some(Erc20Call {
             debited: [Some(from), Some(sender)],
-            credited: Some((to, amount)),
+            credited: Some(to),
+            amount_word: 2,
         })
     } else if selector == APPROVE {
         let spender = address_arg(input, 0)?;
         Some(Erc20Call {
             debited: [Some(sender), Some(spender)],
             credited: None,
+            amount_word: 0,
         })
     } else {
         None
@@ -218,16 +234,19 @@ pub(super) fn plan(
     mut predictable: impl FnMut(Address) -> bool,
 ) -> Option<Plan> {
     let n = window.len();
-    let total_weight: u64 = window.iter().map(|tx| tx.gas_limit()).sum();
+    // Per transaction, its gas; once lanes are joined, per lane root, the lane's.
+    let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
+    let total_weight: u64 = weights.iter().sum();
     let limit = (max_share * total_weight as f64) as u64;
     // Per sender: its first transaction (the lane it joins) and its gas.
     let mut senders: digest::Map<(u32, u64)> = digest::map(n);
     let mut first_of_sender = Vec::with_capacity(n);
     for (i, tx) in window.iter().enumerate() {
+        let gas = weights[i];
         let (first, weight) = senders
             .entry(digest::address(&tx.signer()))
             .or_insert((i as u32, 0));
-        *weight += tx.gas_limit();
+        *weight += gas;
         if *weight > limit {
             return None;
         }
@@ -251,15 +270,18 @@ pub(super) fn plan(
     let mut holders: Vec<Holder> = Vec::with_capacity(2 * n);
     let mut holder = |token: u64, address: &Address, i: usize| -> u32 {
         let key = digest::address(address);
-        let sends = senders.contains_key(&key);
         *holder_index
             .entry(digest::pair(token, key))
             .or_insert_with(|| {
-                holders.push(Holder::new(i, sends));
+                holders.push(Holder::new(i, senders.contains_key(&key)));
                 holders.len() as u32 - 1
             })
     };
     let mut touches: Vec<Touch> = Vec::with_capacity(n);
+    // What access lists name, read here so the joining pass below reads no transaction
+    // but the hot credits': per transaction with a list, its entries in `listed`.
+    let mut listed: Vec<Listed> = Vec::new();
+    let mut lists: Vec<(u32, u32, u32)> = Vec::new();
     for (i, tx) in window.iter().enumerate() {
         let touch = match tx.kind() {
             TxKind::Call(to) => {
@@ -275,9 +297,8 @@ pub(super) fn plan(
                             debited: call
                                 .debited
                                 .map(|h| h.map_or(NO_HOLDER, |h| holder(token, &h, i))),
-                            credited: call
-                                .credited
-                                .map_or(NO_HOLDER, |(to, _)| holder(token, &to, i)),
+                            credited: call.credited.map_or(NO_HOLDER, |to| holder(token, &to, i)),
+                            amount_word: call.amount_word,
                         },
                         None => Touch::Account(account_key_of(token)),
                     }
@@ -289,9 +310,31 @@ pub(super) fn plan(
             TxKind::Create => Touch::None,
         };
         touches.push(touch);
+        if let Some(list) = tx.access_list()
+            && !list.is_empty()
+        {
+            let start = listed.len() as u32;
+            for item in list.iter() {
+                if let Some((first, _)) = senders.get(&digest::address(&item.address)) {
+                    listed.push(Listed::Sender(*first));
+                } else if item.storage_keys.is_empty() {
+                    listed.push(Listed::Key(account_key(&item.address)));
+                } else {
+                    listed.extend(
+                        item.storage_keys
+                            .iter()
+                            .map(|slot| Listed::Key(slot_key(&item.address, slot))),
+                    );
+                }
+            }
+            lists.push((i as u32, start, listed.len() as u32));
+        }
     }
     for touch in &touches {
-        if let Touch::Holders { debited, credited } = *touch {
+        if let Touch::Holders {
+            debited, credited, ..
+        } = *touch
+        {
             for h in debited {
                 if h != NO_HOLDER {
                     holders[h as usize].debited = true;
@@ -304,12 +347,12 @@ pub(super) fn plan(
     }
 
     let mut uf = UnionFind::new(n);
-    let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
     let mut owner: digest::Map<u32> = digest::map(0);
     let mut hot: Vec<HotCredit> = Vec::new();
     let mut predictions = vec![None; n];
     let mut joins: Vec<u32> = Vec::with_capacity(8);
     let mut keys: Vec<u64> = Vec::with_capacity(8);
+    let mut next_list = 0;
     for (i, tx) in window.iter().enumerate() {
         joins.clear();
         keys.clear();
@@ -318,7 +361,11 @@ pub(super) fn plan(
             Touch::None => {}
             Touch::Sender(first) => joins.push(first),
             Touch::Account(key) => keys.push(key),
-            Touch::Holders { debited, credited } => {
+            Touch::Holders {
+                debited,
+                credited,
+                amount_word,
+            } => {
                 for h in debited {
                     if h != NO_HOLDER {
                         joins.push(holders[h as usize].first);
@@ -326,30 +373,31 @@ pub(super) fn plan(
                 }
                 if credited != NO_HOLDER {
                     let holder = &mut holders[credited as usize];
-                    let hot_candidate = holder.hot.is_some()
-                        || (holder.credits >= HOT_MIN_CREDITS && !holder.debited && !holder.sends);
-                    // The arguments are read again only for a credit that may be predicted.
-                    let credit = hot_candidate
-                        .then(|| {
-                            let token = tx.to()?;
-                            let (to, amount) = erc20_call(tx.signer(), tx.input())?.credited?;
-                            Some((token, to, amount))
-                        })
-                        .flatten();
-                    if let Some((token, to, _)) = credit
-                        && holder.hot.is_none()
-                        && predictable(token)
+                    if holder.hot.is_none()
+                        && holder.credits >= HOT_MIN_CREDITS
+                        && !holder.debited
+                        && !holder.sends
                     {
-                        holder.hot = Some(hot.len() as u32);
-                        hot.push(HotCredit {
-                            token,
-                            holder: to,
-                            txs: Vec::new(),
-                            total: U256::ZERO,
-                        });
+                        // The holder's address is read again only when it becomes hot.
+                        let holder_address = tx
+                            .to()
+                            .zip(erc20_call(tx.signer(), tx.input()).and_then(|c| c.credited));
+                        if let Some((token, to)) = holder_address
+                            && predictable(token)
+                        {
+                            holder.hot = Some(hot.len() as u32);
+                            hot.push(HotCredit {
+                                token,
+                                holder: to,
+                                txs: Vec::with_capacity(holder.credits as usize),
+                                total: U256::ZERO,
+                            });
+                        }
                     }
-                    match (holder.hot, credit) {
-                        (Some(h), Some((_, _, amount))) => {
+                    match holder.hot {
+                        Some(h) => {
+                            let at = 4 + 32 * usize::from(amount_word);
+                            let amount = U256::from_be_slice(&tx.input()[at..at + 32]);
                             let entry = &mut hot[h as usize];
                             predictions[i] = Some(Prediction {
                                 hot: h,
@@ -364,18 +412,14 @@ pub(super) fn plan(
                 }
             }
         }
-        if let Some(list) = tx.access_list() {
-            for item in list.iter() {
-                if let Some((first, _)) = senders.get(&digest::address(&item.address)) {
-                    joins.push(*first);
-                } else if item.storage_keys.is_empty() {
-                    keys.push(account_key(&item.address));
-                } else {
-                    keys.extend(
-                        item.storage_keys
-                            .iter()
-                            .map(|slot| slot_key(&item.address, slot)),
-                    );
+        if let Some(&(_, start, end)) = lists.get(next_list)
+            && lists[next_list].0 == i as u32
+        {
+            next_list += 1;
+            for entry in &listed[start as usize..end as usize] {
+                match *entry {
+                    Listed::Sender(first) => joins.push(first),
+                    Listed::Key(key) => keys.push(key),
                 }
             }
         }
@@ -403,11 +447,9 @@ pub(super) fn plan(
     let roots: Vec<u32> = (0..n as u32).map(|i| uf.find(i)).collect();
     let mut lane_roots: Vec<u32> = (0..n as u32).filter(|&i| roots[i as usize] == i).collect();
     let lane_count = lane_roots.len();
-    lane_roots.sort_unstable_by(|a, b| {
-        weights[*b as usize]
-            .cmp(&weights[*a as usize])
-            .then(a.cmp(b))
-    });
+    // Stable, and the roots are in block order: ties go by first transaction. Most lanes
+    // of a large window weigh the same, and a stable sort finds that run in one pass.
+    lane_roots.sort_by_key(|r| std::cmp::Reverse(weights[*r as usize]));
     let workers = workers.max(1);
     let mut group_weights = vec![0u64; workers];
     let mut group_of_root = vec![0u32; n];
@@ -552,6 +594,47 @@ mod tests {
         window.push(tx(10, token, vec![1, 2, 3, 4]));
         let plan = plan(&window, 2, 1.0, |a| a == token, |_| false).unwrap();
         assert_eq!(plan.lanes, 2);
+    }
+
+    fn word(bytes: &[u8]) -> [u8; 32] {
+        let mut word = [0u8; 32];
+        word[32 - bytes.len()..].copy_from_slice(bytes);
+        word
+    }
+
+    #[test]
+    fn hot_credits_are_predicted_with_their_amounts_in_block_order() {
+        let token = Address::repeat_byte(0xee);
+        let hot = Address::with_last_byte(200);
+        let mut window: Vec<_> = (1..=3u8)
+            .map(|i| {
+                let mut input = TRANSFER.to_vec();
+                input.extend_from_slice(&word(hot.as_slice()));
+                input.extend_from_slice(&word(&[i * 10]));
+                tx(i, token, input)
+            })
+            .collect();
+        // transferFrom(owner, hot, 7): the amount is the third word.
+        let mut input = TRANSFER_FROM.to_vec();
+        input.extend_from_slice(&word(Address::with_last_byte(50).as_slice()));
+        input.extend_from_slice(&word(hot.as_slice()));
+        input.extend_from_slice(&word(&[7]));
+        window.push(tx(4, token, input));
+        let plan = plan(&window, 2, 1.0, |a| a == token, |_| true).unwrap();
+        assert_eq!(plan.hot.len(), 1);
+        let credit = &plan.hot[0];
+        assert_eq!((credit.token, credit.holder), (token, hot));
+        let amounts: Vec<(u32, u64)> = credit.txs.iter().map(|(i, a)| (*i, a.to())).collect();
+        assert_eq!(amounts, vec![(0, 10), (1, 20), (2, 30), (3, 7)]);
+        assert_eq!(credit.total, U256::from(67));
+        let prefixes: Vec<u64> = plan
+            .predictions
+            .iter()
+            .map(|p| p.expect("every credit predicted").prefix.to())
+            .collect();
+        assert_eq!(prefixes, vec![0, 10, 30, 60]);
+        // Predicted credits do not join lanes: one per sender.
+        assert_eq!(plan.lanes, 4);
     }
 
     fn with_access_list(
