@@ -301,6 +301,15 @@ fn dev_node_posts_batches_that_derive_to_the_same_chain() {
     assert!(status["safeL1"].as_u64().unwrap() > 0);
     assert_eq!(status["batcher"]["unpostedBlocks"], json!(0));
     assert!(number_of(&block(&node, "finalized")) <= posted);
+    // State at a tag is that block's state (or refused if the block is out of the kept
+    // window), never the head's. Dev account 7 made the last transactions before the pause.
+    let sender = DEV_ACCOUNTS[7].address;
+    for tag in ["safe", "finalized"] {
+        let number = number_of(&block(&node, tag));
+        let by_tag = node.rpc("eth_getBalance", json!([sender, tag]));
+        let by_number = node.rpc("eth_getBalance", json!([sender, format!("{number:#x}")]));
+        assert_eq!(by_tag, by_number, "{tag} (block {number} of {posted})");
+    }
 
     // Rebuild from L1 alone.
     let (derived_head, derived_hash, derived_root) = derive(&l1_url, &rollup, node.dir());

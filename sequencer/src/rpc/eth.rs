@@ -74,15 +74,11 @@ impl RpcContext {
 
     /// Whose state a request for block `id` reads: the head's, or a recent block's that
     /// storage keeps (`storage.state_root_history`). Older states are refused rather than
-    /// answered wrong.
+    /// answered wrong; so are `safe` and `finalized` when they name such a block, as geth
+    /// refuses a pruned state.
     pub(crate) fn state_target(&self, id: Option<BlockId>) -> RpcResult<StateTarget> {
         let id = id.unwrap_or_default();
-        if let BlockId::Number(tag) = id
-            && !matches!(
-                tag,
-                BlockNumberOrTag::Number(_) | BlockNumberOrTag::Earliest
-            )
-        {
+        if let BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) = id {
             return Ok(StateTarget::Latest);
         }
         let number = self
