@@ -66,7 +66,8 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// Gas cap for `eth_call` and `eth_estimateGas`. Default: `50_000_000`.
     pub gas_cap: u64,
-    /// Wall-clock limit for one `eth_call`/`eth_estimateGas` execution.
+    /// Wall-clock limit for one `eth_call`/`eth_estimateGas` execution or one `debug_trace*`
+    /// request (geth's default trace timeout is also 5s).
     /// Default: `5s`.
     #[serde(with = "humantime_serde")]
     pub evm_timeout: Duration,

@@ -150,8 +150,30 @@ pub fn deposit_tx_env(tx: &TxDeposit, nonce: u64) -> TxEnv {
     }
 }
 
+/// The EVM context lanes runs in, over database `DB`.
+pub type LanesContext<DB> = Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()>;
+
 /// The mainnet EVM type lanes runs, over database `DB`.
-pub type LanesEvm<DB> = MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()>>;
+pub type LanesEvm<DB> = MainnetEvm<LanesContext<DB>>;
+
+/// The context of a block's EVM over `db`: the chain's rules, `block`, and whatever
+/// `configure` changes.
+pub fn evm_context<DB: Database>(
+    chain: &ChainSpec,
+    block: BlockEnv,
+    db: DB,
+    configure: impl FnOnce(&mut CfgEnv),
+) -> LanesContext<DB> {
+    let mut ctx: LanesContext<DB> = Context::new(db, chain.spec_id);
+    ctx.block = block;
+    ctx.modify_cfg(|cfg| {
+        cfg.chain_id = chain.chain_id;
+        // revm leaves the per-transaction blob limit unchecked unless told; the fork sets it.
+        cfg.max_blobs_per_tx = Some(blob_params(chain.spec_id).max_blobs_per_tx);
+        configure(cfg);
+    });
+    ctx
+}
 
 /// Builds an EVM over `db` for a block.
 pub fn build_evm<DB: Database>(
@@ -160,16 +182,7 @@ pub fn build_evm<DB: Database>(
     db: DB,
     configure: impl FnOnce(&mut CfgEnv),
 ) -> LanesEvm<DB> {
-    let mut ctx: Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()> =
-        Context::new(db, chain.spec_id);
-    ctx.block = block;
-    ctx.modify_cfg(|cfg| {
-        cfg.chain_id = chain.chain_id;
-        // revm leaves the per-transaction blob limit unchecked unless told; the fork sets it.
-        cfg.max_blobs_per_tx = Some(blob_params(chain.spec_id).max_blobs_per_tx);
-        configure(cfg);
-    });
-    ctx.build_mainnet()
+    evm_context(chain, block, db, configure).build_mainnet()
 }
 
 /// The blob schedule (EIP-7840) of `spec`.

@@ -26,6 +26,8 @@
 //! - [`GenesisSpec`]: geth-style genesis and the dev genesis.
 //! - [`import_block`]: replay of a block built elsewhere, validated against its header
 //!   ([`conformance`] runs the Ethereum Foundation blockchain tests through it).
+//! - [`Replay`]: a committed block run again on its parent's state, with an inspector on
+//!   the transactions the RPC traces.
 
 pub mod block;
 mod bloom;
@@ -40,6 +42,7 @@ pub mod parallel;
 pub mod root;
 pub mod state;
 pub mod storage;
+pub mod trace;
 pub mod trie;
 pub mod tx;
 
@@ -54,6 +57,7 @@ pub use import::import_block;
 pub use parallel::{ExecutionStats, ParallelConfig, ParallelExecutor};
 pub use state::{BlockState, CodeCache, OverlayReader, StateChanges, StateReader, StoredAccount};
 pub use storage::{CommitSync, StateAt, Storage, StorageOptions, TxLocation, WalSyncStats};
+pub use trace::Replay;
 pub use tx::{
     DEPOSIT_RECEIPT_VERSION, DEPOSIT_TX_TYPE, L1_MESSAGE_COUNTER, LanesReceipt, LanesTxEnvelope,
     LanesTxType, TxDeposit, recovered_deposit, user_deposit_source_hash,

@@ -10,7 +10,7 @@ use crate::error::{ExecutorError, ExecutorResult};
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, map::HashMap};
 use parking_lot::Mutex;
 use revm::{
-    Database, DatabaseCommit,
+    Database, DatabaseCommit, DatabaseRef,
     bytecode::Bytecode,
     primitives::AddressMap,
     state::{Account, AccountInfo},
@@ -424,6 +424,48 @@ impl<R: StateReader> Database for BlockState<R> {
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.reader.block_hash(number)?.unwrap_or_default())
+    }
+}
+
+/// The state as of the changes so far, read without filling the caches: what a tracer
+/// reports as a transaction's state before it ran.
+impl<R: StateReader> DatabaseRef for BlockState<R> {
+    type Error = ExecutorError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        let account = match self.changes.account(&address) {
+            Some(info) => info,
+            None => match self.accounts.get(&address) {
+                Some(info) => *info,
+                None => self.reader.account(address)?,
+            },
+        };
+        Ok(account.map(StoredAccount::to_info))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        if code_hash == KECCAK256_EMPTY || code_hash.is_zero() {
+            return Ok(Bytecode::default());
+        }
+        self.codes
+            .get_or_load(code_hash, || match self.changes.codes.get(&code_hash) {
+                Some(code) => Ok(Some(code.clone())),
+                None => self.reader.code(code_hash),
+            })
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        if let Some(value) = self.changes.storage(&address, &index) {
+            return Ok(value);
+        }
+        match self.storage.get(&(address, index)) {
+            Some(value) => Ok(*value),
+            None => self.reader.storage(address, index),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
         Ok(self.reader.block_hash(number)?.unwrap_or_default())
     }
 }

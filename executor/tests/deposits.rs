@@ -78,10 +78,14 @@ fn transfer(nonce: u64) -> Arc<RecoveredTx> {
     Arc::new(Recovered::new_unchecked(envelope.into(), USER))
 }
 
-fn run(executor: &impl BlockExecutor, txs: Vec<Arc<RecoveredTx>>) -> (ExecutedBlock, MemoryState) {
+fn chain() -> ChainSpec {
     let mut chain = ChainSpec::cancun(1337);
     chain.base_fee_recipient = Some(VAULT);
-    let env = BlockEnvInput {
+    chain
+}
+
+fn env() -> BlockEnvInput {
+    BlockEnvInput {
         number: 1,
         parent_hash: B256::ZERO,
         timestamp: 1_700_000_000,
@@ -92,7 +96,11 @@ fn run(executor: &impl BlockExecutor, txs: Vec<Arc<RecoveredTx>>) -> (ExecutedBl
         parent_beacon_block_root: B256::ZERO,
         max_txs: 100,
         excess_blob_gas: 0,
-    };
+    }
+}
+
+fn run(executor: &impl BlockExecutor, txs: Vec<Arc<RecoveredTx>>) -> (ExecutedBlock, MemoryState) {
+    let (chain, env) = (chain(), env());
     let base = state();
     let mut source = VecSource::new(txs);
     let block = executor
@@ -108,8 +116,8 @@ fn run(executor: &impl BlockExecutor, txs: Vec<Arc<RecoveredTx>>) -> (ExecutedBl
     (block, after)
 }
 
-fn check(executor: &impl BlockExecutor) {
-    let txs = vec![
+fn block_txs() -> Vec<Arc<RecoveredTx>> {
+    vec![
         // Mints 5 to a fresh account, which sends 1 on.
         deposit(1, 5, TARGET, ether(1), 21_000),
         // Refused by revm (value above the balance even after the mint): mint kept.
@@ -117,7 +125,11 @@ fn check(executor: &impl BlockExecutor) {
         // Reverts: mint kept, value not sent.
         deposit(3, 2, REVERTER, ether(1), 50_000),
         transfer(0),
-    ];
+    ]
+}
+
+fn check(executor: &impl BlockExecutor) {
+    let txs = block_txs();
     let hashes: Vec<B256> = txs.iter().map(|t| *t.inner().tx_hash()).collect();
     let (block, state) = run(executor, txs);
 
@@ -200,4 +212,42 @@ fn parallel_executor_runs_deposits() {
     };
     check(&ParallelExecutor::with_config(2, forced));
     check(&ParallelExecutor::new(1));
+}
+
+/// A replay (what `debug_trace*` runs) takes the block's own steps: each traced transaction
+/// uses the gas its receipt says, a refused deposit is reported as such, and the replayed
+/// state is the block's but for the base fees, which the block pays its vault at the end.
+#[test]
+fn a_replay_runs_what_the_block_ran() {
+    let (block, _) = run(&SequentialExecutor::new(), block_txs());
+    let (chain, base) = (chain(), state());
+    let mut replay = lanes_executor::Replay::new(&chain, env(), &base).unwrap();
+    let mut before = 0;
+    for (tx, receipt) in block.transactions.iter().zip(block.receipts.iter()) {
+        let used = receipt.cumulative_gas_used() - before;
+        before = receipt.cumulative_gas_used();
+        let traced = replay.trace(&tx.tx, revm::inspector::NoOpInspector, |_, out, _| {
+            (out.result.tx_gas_used(), out.result.is_success())
+        });
+        match traced {
+            Ok((gas, success)) => {
+                assert_eq!(gas, used);
+                assert_eq!(success, receipt.status());
+            }
+            Err(err) => {
+                assert!(
+                    err.to_string().contains("deposit call was refused"),
+                    "{err}"
+                );
+                assert_eq!(receipt.deposit_nonce(), Some(1), "only the refused deposit");
+            }
+        }
+    }
+    let mut replayed = base.clone();
+    replayed.apply(&replay.into_changes());
+    let mut built = base;
+    built.apply(&block.changes);
+    built.accounts.remove(&VAULT);
+    assert_eq!(replayed.accounts, built.accounts);
+    assert_eq!(replayed.storage, built.storage);
 }

@@ -1042,3 +1042,170 @@ fn state_at_recent_blocks() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `debug_traceTransaction`, `debug_traceBlockByNumber`/`ByHash` and `debug_traceCall` with
+/// geth's built-in tracers, on a contract that counts its calls in slot 0 and calls the
+/// emitter, which logs.
+#[test]
+fn debug_traces_replay_transactions_and_calls() {
+    let node = Node::start();
+    let s = signer(1);
+    let (emitter, _) = deploy_emitter(&node, &s, 0);
+    // runtime: sstore(0, sload(0) + 1); mstore8(0, 0x42); call(gas, emitter, 0, 0, 1, 0, 0)
+    let mut runtime = hex::decode("5f546001015f5560425f535f5f60015f5f73").unwrap();
+    runtime.extend(emitter.as_slice());
+    runtime.extend(hex::decode("5af15000").unwrap());
+    let hash = node.rpc_ok(
+        "eth_sendRawTransaction",
+        json!([sign_create(&s, 1, initcode_for(&runtime))]),
+    );
+    let receipt = wait_receipt(&node, hash.as_str().unwrap());
+    let counter: Address = receipt["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let call_counter = |nonce: u64| {
+        sign_1559(
+            &s,
+            TxEip1559 {
+                chain_id: common::CHAIN_ID,
+                nonce,
+                gas_limit: 200_000,
+                max_fee_per_gas: 10 * GWEI,
+                max_priority_fee_per_gas: GWEI,
+                to: TxKind::Call(counter),
+                input: hex::decode("deadbeef00").unwrap().into(),
+                ..Default::default()
+            },
+        )
+    };
+    let first = node.rpc_ok("eth_sendRawTransaction", json!([call_counter(2)]));
+    let second = node.rpc_ok("eth_sendRawTransaction", json!([call_counter(3)]));
+    wait_receipt(&node, first.as_str().unwrap());
+    let receipt = wait_receipt(&node, second.as_str().unwrap());
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let gas_used = quantity(&receipt["gasUsed"]);
+    let counter_lower = format!("{counter:#x}");
+    let emitter_lower = format!("{emitter:#x}");
+
+    // callTracer: the call and the emitter's call inside it, with its log.
+    let call = node.rpc_ok(
+        "debug_traceTransaction",
+        json!([second, {"tracer": "callTracer", "tracerConfig": {"withLog": true}}]),
+    );
+    assert_eq!(call["type"], "CALL", "{call}");
+    assert_eq!(call["to"], counter_lower.as_str(), "{call}");
+    assert_eq!(call["input"], "0xdeadbeef00", "{call}");
+    assert_eq!(quantity(&call["gasUsed"]), gas_used, "{call}");
+    let inner = &call["calls"][0];
+    assert_eq!(inner["to"], emitter_lower.as_str(), "{call}");
+    assert_eq!(inner["input"], "0x42", "{call}");
+    assert_eq!(
+        inner["logs"][0]["topics"][0],
+        format!("0x{}", "aa".repeat(32)),
+        "{call}"
+    );
+
+    // prestateTracer: the second call found the count the first one left, in whatever
+    // block each landed: the replay ran the block's earlier transactions first.
+    let slot0 = format!("0x{:064x}", 0);
+    let pre = node.rpc_ok(
+        "debug_traceTransaction",
+        json!([second, {"tracer": "prestateTracer"}]),
+    );
+    assert_eq!(
+        pre[&counter_lower]["storage"][&slot0],
+        format!("0x{:064x}", 1),
+        "{pre}"
+    );
+    let diff = node.rpc_ok(
+        "debug_traceTransaction",
+        json!([second, {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true}}]),
+    );
+    assert_eq!(
+        diff["post"][&counter_lower]["storage"][&slot0],
+        format!("0x{:064x}", 2),
+        "{diff}"
+    );
+
+    // The struct logger: every step, the receipt's gas.
+    let steps = node.rpc_ok("debug_traceTransaction", json!([second]));
+    assert_eq!(
+        quantity(&json!(format!("{:#x}", steps["gas"].as_u64().unwrap()))),
+        gas_used
+    );
+    assert_eq!(steps["failed"], false);
+    let logs = steps["structLogs"].as_array().unwrap();
+    assert_eq!(logs[0]["op"], "PUSH0", "{}", logs[0]);
+    assert!(logs.iter().any(|l| l["op"] == "SSTORE"));
+    assert!(logs.iter().any(|l| l["op"] == "LOG2" && l["depth"] == 2));
+
+    // 4byteTracer counts selectors with their argument sizes.
+    let four = node.rpc_ok(
+        "debug_traceTransaction",
+        json!([second, {"tracer": "4byteTracer"}]),
+    );
+    assert_eq!(four, json!({"0xdeadbeef-1": 1}));
+
+    // A block: one result per transaction, named by hash.
+    let block_number = receipt["blockNumber"].clone();
+    let block_hash = receipt["blockHash"].clone();
+    for (method, id) in [
+        ("debug_traceBlockByNumber", block_number),
+        ("debug_traceBlockByHash", block_hash),
+    ] {
+        let traces = node.rpc_ok(method, json!([id, {"tracer": "callTracer"}]));
+        let traces = traces.as_array().unwrap();
+        let count = node.rpc_ok(
+            "eth_getBlockTransactionCountByHash",
+            json!([receipt["blockHash"]]),
+        );
+        assert_eq!(traces.len() as u128, quantity(&count), "{method}");
+        let ours = traces
+            .iter()
+            .find(|t| t["txHash"] == second)
+            .unwrap_or_else(|| panic!("{method}: {traces:?}"));
+        assert_eq!(quantity(&ours["result"]["gasUsed"]), gas_used, "{method}");
+    }
+
+    // A call, traced on the latest state: the count is now 2.
+    let call = node.rpc_ok(
+        "debug_traceCall",
+        json!([{"from": s.address(), "to": counter, "data": "0xdeadbeef00"}, "latest",
+               {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true}}]),
+    );
+    assert_eq!(
+        call["post"][&counter_lower]["storage"][&slot0],
+        format!("0x{:064x}", 3),
+        "{call}"
+    );
+    let call = node.rpc_ok(
+        "debug_traceCall",
+        json!([{"from": s.address(), "to": counter}, "latest", {"tracer": "callTracer"}]),
+    );
+    assert_eq!(call["calls"][0]["to"], emitter_lower.as_str(), "{call}");
+
+    // What cannot be traced says so.
+    let err = node
+        .rpc(
+            "debug_traceTransaction",
+            json!([second, {"tracer": "{step: function() {}, result: function() {}}"}]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("JavaScript"), "{err}");
+    let err = node
+        .rpc(
+            "debug_traceTransaction",
+            json!([format!("0x{}", "11".repeat(32))]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("transaction not found"), "{err}");
+    let err = node
+        .rpc("debug_traceBlockByNumber", json!(["0x0"]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("genesis is not traceable"),
+        "{err}"
+    );
+}

@@ -71,7 +71,7 @@ fn apply_overrides(
     Ok(changes)
 }
 
-fn tx_env(request: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
+pub(super) fn tx_env(request: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
     let gas_price = request
         .max_fee_per_gas
         .or(request.gas_price)
@@ -114,17 +114,22 @@ pub fn simulate(
     simulate_with_state(chain, at, request, overrides, gas).map(|(result, _)| result)
 }
 
-/// [`simulate`], with every account and slot the execution loaded.
-fn simulate_with_state(
-    chain: &Chain,
+/// The state and block context a call on `at` runs in: the state with `overrides` on top,
+/// and the block's context with room for `gas` (and no base fee for a call that names no
+/// fee, as geth runs it).
+pub(super) fn call_setup<'c>(
+    chain: &'c Chain,
     at: &StateTarget,
     request: &TransactionRequest,
     overrides: Option<&StateOverride>,
     gas: u64,
-) -> RpcResult<(ExecutionResult, EvmState)> {
-    let storage = chain.storage().clone();
+) -> RpcResult<(
+    OverlayReader<Arc<dyn StateReader + 'c>>,
+    lanes_executor::BlockEnvInput,
+)> {
+    let storage = chain.storage();
     // The state, and the header whose block context the call runs in.
-    let (base, header): (Arc<dyn StateReader + '_>, _) = match at {
+    let (base, header): (Arc<dyn StateReader + 'c>, _) = match at {
         StateTarget::Latest => (Arc::new(storage.snapshot()), chain.head().header.clone()),
         StateTarget::Past(state) => {
             let header = storage
@@ -143,37 +148,56 @@ fn simulate_with_state(
         changes: Arc::new(changes),
         block_hashes: Arc::default(),
     };
-    let mut db = BlockState::new(reader, CodeCache::default());
     let no_fee = request.gas_price.is_none()
         && request.max_fee_per_gas.is_none()
         && request.max_priority_fee_per_gas.is_none();
-    let mut block = lanes_executor::BlockEnvInput {
+    let env = lanes_executor::BlockEnvInput {
         number: header.number,
         parent_hash: header.parent_hash,
         timestamp: header.timestamp,
         beneficiary: header.beneficiary,
         gas_limit: header.gas_limit.max(gas),
-        base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        // As geth: a call that names no fee runs with a zero base fee rather than failing
+        // the fee-cap check.
+        base_fee: if no_fee {
+            0
+        } else {
+            header.base_fee_per_gas.unwrap_or_default()
+        },
         prevrandao: header.mix_hash,
         parent_beacon_block_root: B256::ZERO,
         max_txs: 1,
         excess_blob_gas: 0,
-    }
-    .block_env();
-    if no_fee {
-        // As geth: a call that names no fee runs with a zero base fee rather than failing
-        // the fee-cap check.
-        block.basefee = 0;
-    }
+    };
+    Ok((reader, env))
+}
+
+/// [`simulate`], with every account and slot the execution loaded.
+fn simulate_with_state(
+    chain: &Chain,
+    at: &StateTarget,
+    request: &TransactionRequest,
+    overrides: Option<&StateOverride>,
+    gas: u64,
+) -> RpcResult<(ExecutionResult, EvmState)> {
+    let (reader, env) = call_setup(chain, at, request, overrides, gas)?;
+    let mut db = BlockState::new(reader, CodeCache::default());
     let spec = chain.spec();
-    let mut evm = build_evm(spec, block, &mut db, |cfg| {
+    let mut evm = build_evm(spec, env.block_env(), &mut db, |cfg| {
         cfg.disable_nonce_check = true;
     });
     match evm.transact(tx_env(request, gas, spec.chain_id)) {
         Ok(out) => Ok((out.result, out.state)),
-        Err(EVMError::Transaction(invalid)) => Err(invalid_tx_error(&invalid)),
-        Err(EVMError::Database(err)) => Err(super::error::internal(err)),
-        Err(other) => Err(server_error(other.to_string())),
+        Err(err) => Err(call_error(err)),
+    }
+}
+
+/// The answer to a call revm refused to run, or whose state could not be read.
+pub(super) fn call_error(err: EVMError<ExecutorError>) -> jsonrpsee::types::ErrorObjectOwned {
+    match err {
+        EVMError::Transaction(invalid) => invalid_tx_error(&invalid),
+        EVMError::Database(err) => super::error::internal(err),
+        other => server_error(other.to_string()),
     }
 }
 
@@ -193,7 +217,7 @@ fn invalid_tx_error(invalid: &InvalidTransaction) -> jsonrpsee::types::ErrorObje
     }
 }
 
-fn gas_for(request: &TransactionRequest, limits: CallLimits) -> u64 {
+pub(super) fn gas_for(request: &TransactionRequest, limits: CallLimits) -> u64 {
     request
         .gas
         .map_or(limits.gas_cap, |g| g.min(limits.gas_cap))

@@ -1,10 +1,11 @@
 //! JSON-RPC over HTTP and WebSocket on one port (jsonrpsee): the `eth_`, `net_` and `web3_`
-//! namespaces, `eth_subscribe` for `newHeads`, `logs` and `newPendingTransactions`, polled
+//! namespaces, geth's `txpool_` methods and `debug_trace*` tracers, `eth_subscribe` for `newHeads`, `logs` and `newPendingTransactions`, polled
 //! filters, batch requests, and limits on body size, batch size, connections, call gas and
 //! time, log queries and filters.
 
 mod call;
 pub(crate) mod convert;
+mod debug;
 mod error;
 mod eth;
 mod filter;
@@ -45,7 +46,7 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// Gas cap for `eth_call` / `eth_estimateGas`.
     pub gas_cap: u64,
-    /// Wall-clock limit for `eth_call` / `eth_estimateGas`.
+    /// Wall-clock limit for `eth_call` / `eth_estimateGas` and each `debug_trace*` request.
     pub evm_timeout: Duration,
     /// Widest block range of one `eth_getLogs`.
     pub max_logs_block_range: u64,
@@ -85,6 +86,7 @@ pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
     filter::register(&mut module).expect("method names are unique");
     txpool::register(&mut module).expect("method names are unique");
     lanes::register(&mut module).expect("method names are unique");
+    debug::register(&mut module).expect("method names are unique");
     module
         .register_subscription(
             "eth_subscribe",
