@@ -1,6 +1,7 @@
 //! End-to-end JSON-RPC behaviour against the real `lanes` binary: the protocol edges
 //! (batches, malformed input, unknown methods, limits), block tags, logs, fee and gas
-//! methods, WebSocket subscriptions, polled filters and state at recent blocks.
+//! methods, WebSocket subscriptions, polled filters, state at recent blocks, tracing and raw
+//! encodings.
 
 mod common;
 
@@ -8,7 +9,7 @@ use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
     eips::eip2718::Encodable2718,
     network::TxSignerSync,
-    primitives::{Address, Bytes, TxKind, U256, hex},
+    primitives::{Address, Bytes, TxKind, U256, hex, keccak256},
     signers::local::PrivateKeySigner,
 };
 use common::{DEV_ACCOUNTS, Node, RpcError, http_request};
@@ -101,6 +102,19 @@ fn deploy_emitter(node: &Node, signer: &PrivateKeySigner, nonce: u64) -> (Addres
         .unwrap();
     assert_eq!(address, signer.address().create(nonce));
     (address, receipt)
+}
+
+/// Deploys `runtime` from `signer` at `nonce`; its address.
+fn deploy_runtime(node: &Node, signer: &PrivateKeySigner, nonce: u64, runtime: &[u8]) -> Address {
+    let raw = sign_create(signer, nonce, initcode_for(runtime));
+    let hash = node.rpc_ok("eth_sendRawTransaction", json!([raw]));
+    let receipt = wait_receipt(node, hash.as_str().unwrap());
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    receipt["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// A signed contract creation running `initcode`.
@@ -845,14 +859,7 @@ fn access_lists_cover_what_a_call_touches() {
     runtime.push(0x73);
     runtime.extend(watched.as_slice());
     runtime.extend([0x31, 0x50, 0x00]);
-    let deploy = sign_create(&s, 0, initcode_for(&runtime));
-    let hash = node.rpc_ok("eth_sendRawTransaction", json!([deploy]));
-    let receipt = wait_receipt(&node, hash.as_str().unwrap());
-    let contract: Address = receipt["contractAddress"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let contract = deploy_runtime(&node, &s, 0, &runtime);
 
     let result = node.rpc_ok(
         "eth_createAccessList",
@@ -1055,16 +1062,7 @@ fn debug_traces_replay_transactions_and_calls() {
     let mut runtime = hex::decode("5f546001015f5560425f535f5f60015f5f73").unwrap();
     runtime.extend(emitter.as_slice());
     runtime.extend(hex::decode("5af15000").unwrap());
-    let hash = node.rpc_ok(
-        "eth_sendRawTransaction",
-        json!([sign_create(&s, 1, initcode_for(&runtime))]),
-    );
-    let receipt = wait_receipt(&node, hash.as_str().unwrap());
-    let counter: Address = receipt["contractAddress"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let counter = deploy_runtime(&node, &s, 1, &runtime);
     let call_counter = |nonce: u64| {
         sign_1559(
             &s,
@@ -1185,6 +1183,54 @@ fn debug_traces_replay_transactions_and_calls() {
         json!([{"from": s.address(), "to": counter}, "latest", {"tracer": "callTracer"}]),
     );
     assert_eq!(call["calls"][0]["to"], emitter_lower.as_str(), "{call}");
+
+    // Raw encodings: each hashes to what names it.
+    let raw = node.rpc_ok("eth_getRawTransactionByHash", json!([second]));
+    let raw_bytes = hex::decode(raw.as_str().unwrap()).unwrap();
+    assert_eq!(
+        format!("{:#x}", keccak256(&raw_bytes)),
+        second.as_str().unwrap()
+    );
+    assert_eq!(node.rpc_ok("debug_getRawTransaction", json!([second])), raw);
+    let index = receipt["transactionIndex"].clone();
+    assert_eq!(
+        node.rpc_ok(
+            "eth_getRawTransactionByBlockHashAndIndex",
+            json!([receipt["blockHash"], index])
+        ),
+        raw
+    );
+    assert!(
+        node.rpc_ok(
+            "eth_getRawTransactionByHash",
+            json!([format!("0x{}", "11".repeat(32))])
+        )
+        .is_null()
+    );
+    let header = node.rpc_ok("debug_getRawHeader", json!([receipt["blockHash"]]));
+    let header_bytes = hex::decode(header.as_str().unwrap()).unwrap();
+    assert_eq!(
+        format!("{:#x}", keccak256(&header_bytes)),
+        receipt["blockHash"].as_str().unwrap()
+    );
+    let whole = node.rpc_ok("debug_getRawBlock", json!([receipt["blockHash"]]));
+    let whole = whole.as_str().unwrap();
+    assert!(
+        whole.contains(&header.as_str().unwrap()[2..]),
+        "the block holds its header"
+    );
+    assert!(
+        whole.contains(&raw.as_str().unwrap()[2..]),
+        "and its transactions"
+    );
+    let receipts = node.rpc_ok("debug_getRawReceipts", json!([receipt["blockHash"]]));
+    assert_eq!(
+        receipts.as_array().unwrap().len() as u128,
+        quantity(&node.rpc_ok(
+            "eth_getBlockTransactionCountByHash",
+            json!([receipt["blockHash"]])
+        ))
+    );
 
     // What cannot be traced says so.
     let err = node

@@ -1,6 +1,8 @@
-//! The `debug_` tracing methods: geth's built-in tracers (the struct logger, `callTracer`,
+//! The `debug_` methods: geth's built-in tracers (the struct logger, `callTracer`,
 //! `prestateTracer`, `4byteTracer`, `noopTracer`) over replays of committed blocks on their
 //! parent's state ([`Replay`]) and over calls.
+//!
+//! Also the raw encodings of headers, blocks and receipts (`debug_getRaw*`).
 //!
 //! A replay needs the parent block's state, so only the last `storage.state_root_history`
 //! blocks can be traced; older ones get geth's answer for a pruned state. JavaScript tracers
@@ -10,7 +12,8 @@ use super::RpcContext;
 use super::call::{self, CallLimits};
 use super::error::{RpcResult, invalid_params, server_error};
 use super::eth::blocking;
-use alloy_primitives::B256;
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, TransactionRequest};
 use alloy_rpc_types_trace::{
     common::TraceResult,
@@ -207,7 +210,7 @@ fn trace_block(
     block: Option<Arc<SealedBlock>>,
     tracer: &Tracer,
 ) -> RpcResult<Vec<TraceResult<GethTrace, String>>> {
-    let block = block.ok_or_else(|| server_error("block not found"))?;
+    let block = block.ok_or_else(block_not_found)?;
     let mut replay = replay_of(ctx, &block)?;
     let mut results = Vec::with_capacity(block.transactions.len());
     for tx in block.transactions.iter() {
@@ -255,6 +258,25 @@ fn trace_call(
     )
 }
 
+fn block_not_found() -> jsonrpsee::types::ErrorObjectOwned {
+    server_error("block not found")
+}
+
+/// `debug_traceBlockByNumber` and `debug_traceBlockByHash`.
+async fn trace_block_by_id(
+    ctx: Arc<RpcContext>,
+    id: BlockId,
+    options: Option<GethDebugTracingOptions>,
+) -> RpcResult<Vec<TraceResult<GethTrace, String>>> {
+    let tracer = Tracer::from_options(options)?;
+    let inner = ctx.clone();
+    bounded(&ctx, move || {
+        let block = inner.block_by_id(id)?;
+        trace_block(&inner, block, &tracer)
+    })
+    .await
+}
+
 /// Runs `work` off the async runtime within `rpc.evm_timeout`.
 async fn bounded<T: Send + 'static>(
     ctx: &RpcContext,
@@ -280,22 +302,50 @@ pub fn register(
     module.register_async_method("debug_traceBlockByNumber", |params, ctx, _| async move {
         let mut seq = params.sequence();
         let number: BlockNumberOrTag = seq.next()?;
-        let tracer = Tracer::from_options(seq.optional_next()?)?;
-        let inner = ctx.clone();
-        bounded(&ctx, move || {
-            let block = inner.block_by_id(BlockId::Number(number))?;
-            trace_block(&inner, block, &tracer)
-        })
-        .await
+        trace_block_by_id(ctx, BlockId::Number(number), seq.optional_next()?).await
     })?;
     module.register_async_method("debug_traceBlockByHash", |params, ctx, _| async move {
         let mut seq = params.sequence();
         let hash: B256 = seq.next()?;
-        let tracer = Tracer::from_options(seq.optional_next()?)?;
-        let inner = ctx.clone();
-        bounded(&ctx, move || {
-            let block = inner.block_by_id(BlockId::from(hash))?;
-            trace_block(&inner, block, &tracer)
+        trace_block_by_id(ctx, BlockId::from(hash), seq.optional_next()?).await
+    })?;
+    // Raw encodings, as geth serves them: the header's and the block's RLP, and the
+    // receipts' EIP-2718 encodings (what a receipts root commits to).
+    module.register_async_method("debug_getRawHeader", |params, ctx, _| async move {
+        let id: BlockId = params.one()?;
+        blocking(move || -> RpcResult<Bytes> {
+            let block = ctx.block_by_id(id)?.ok_or_else(block_not_found)?;
+            Ok(alloy_rlp::encode(&block.header).into())
+        })
+        .await
+    })?;
+    module.register_async_method("debug_getRawBlock", |params, ctx, _| async move {
+        let id: BlockId = params.one()?;
+        blocking(move || -> RpcResult<Bytes> {
+            let block = ctx.block_by_id(id)?.ok_or_else(block_not_found)?;
+            let body = alloy_consensus::BlockBody {
+                transactions: block
+                    .transactions
+                    .iter()
+                    .map(|tx| tx.tx.inner().clone())
+                    .collect::<Vec<_>>(),
+                ommers: Vec::new(),
+                withdrawals: Some(Default::default()),
+            };
+            let full = alloy_consensus::Block::new(block.header.clone(), body);
+            Ok(alloy_rlp::encode(&full).into())
+        })
+        .await
+    })?;
+    module.register_async_method("debug_getRawReceipts", |params, ctx, _| async move {
+        let id: BlockId = params.one()?;
+        blocking(move || -> RpcResult<Vec<Bytes>> {
+            let block = ctx.block_by_id(id)?.ok_or_else(block_not_found)?;
+            Ok(block
+                .receipts
+                .iter()
+                .map(|receipt| receipt.encoded_2718().into())
+                .collect())
         })
         .await
     })?;

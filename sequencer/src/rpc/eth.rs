@@ -10,6 +10,7 @@ use super::{
     error::{LIMIT_EXCEEDED, RpcResult, internal, invalid_params, rpc_error, server_error},
 };
 use crate::pool::{SubmitError, next_base_fee};
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory,
@@ -385,6 +386,45 @@ pub fn register(
                 };
                 let index = index.to::<usize>();
                 Ok((index < block.transactions.len()).then(|| rpc_transaction(&block, index)))
+            })
+            .await
+        })?;
+    }
+    // The EIP-2718 encodings, as `cast tx --raw` asks for them.
+    for method in ["eth_getRawTransactionByHash", "debug_getRawTransaction"] {
+        module.register_async_method(method, |params, ctx, _| async move {
+            let hash: B256 = params.one()?;
+            if let Some(tx) = ctx.pool.get(&hash) {
+                return Ok(Some(Bytes::from(tx.tx.inner().encoded_2718())));
+            }
+            blocking(move || -> RpcResult<Option<Bytes>> {
+                let Some(location) = ctx.chain.storage().tx_location(hash).map_err(internal)?
+                else {
+                    return Ok(None);
+                };
+                let block = ctx.chain.block(location.block_number).map_err(internal)?;
+                Ok(block.and_then(|block| {
+                    let tx = block.transactions.get(location.index as usize)?;
+                    Some(Bytes::from(tx.tx.inner().encoded_2718()))
+                }))
+            })
+            .await
+        })?;
+    }
+    for method in [
+        "eth_getRawTransactionByBlockNumberAndIndex",
+        "eth_getRawTransactionByBlockHashAndIndex",
+    ] {
+        module.register_async_method(method, |params, ctx, _| async move {
+            let mut seq = params.sequence();
+            let id: BlockId = seq.next()?;
+            let index: U64 = seq.next()?;
+            blocking(move || -> RpcResult<Option<Bytes>> {
+                let Some(block) = ctx.block_by_id(id)? else {
+                    return Ok(None);
+                };
+                let tx = block.transactions.get(index.to::<usize>());
+                Ok(tx.map(|tx| Bytes::from(tx.tx.inner().encoded_2718())))
             })
             .await
         })?;
