@@ -89,6 +89,11 @@ pub struct RpcConfig {
     /// the default, and the most a client may ask for. Default: `2s`.
     #[serde(with = "humantime_serde")]
     pub send_raw_sync_timeout: Duration,
+    /// Serve the `debug_trace*` methods (geth's tracers). Each replays a block or a call
+    /// and may hold a CPU for up to `evm_timeout`, which a public endpoint on a sequencer
+    /// should not offer anyone, so they are off unless asked for; `--dev` turns them on.
+    /// Default: `false`.
+    pub tracing: bool,
 }
 
 impl Default for RpcConfig {
@@ -108,6 +113,7 @@ impl Default for RpcConfig {
             filter_timeout: Duration::from_secs(300),
             max_filters: 10_000,
             send_raw_sync_timeout: Duration::from_secs(2),
+            tracing: false,
         }
     }
 }

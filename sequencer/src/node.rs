@@ -280,6 +280,7 @@ pub async fn run(
         filter_timeout: config.rpc.filter_timeout,
         max_filters: config.rpc.max_filters,
         send_raw_sync_timeout: config.rpc.send_raw_sync_timeout,
+        tracing: config.rpc.tracing,
     };
     let wanted_rpc_addr = rpc_config.addr;
     let (rpc_addr, rpc_handle) = rpc::serve(RpcContext {

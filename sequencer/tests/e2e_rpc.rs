@@ -1255,3 +1255,19 @@ fn debug_traces_replay_transactions_and_calls() {
         "{err}"
     );
 }
+
+/// Tracing is served only when asked for (`--dev` asks); without it the tracing methods do
+/// not exist, and the raw encodings stay.
+#[test]
+fn tracing_is_served_only_when_enabled() {
+    let node = Node::builder().config("rpc", "tracing", "false").spawn();
+    for method in ["debug_traceBlockByNumber", "debug_traceCall"] {
+        let err = node.rpc(method, json!(["latest"])).unwrap_err();
+        assert!(
+            matches!(err, RpcError::Rpc { code: -32601, .. }),
+            "{method}: {err}"
+        );
+    }
+    let header = node.rpc_ok("debug_getRawHeader", json!(["latest"]));
+    assert!(header.as_str().unwrap().starts_with("0xf9"), "{header}");
+}

@@ -205,7 +205,7 @@ struct NodeArgs {
 fn dev_preset() -> Value {
     json!({
         "sequencer": { "block_time": "250ms" },
-        "rpc": { "addr": "127.0.0.1" },
+        "rpc": { "addr": "127.0.0.1", "tracing": true },
         "metrics": { "addr": "127.0.0.1" },
         "l1": { "dev_anvil": true },
         // A free port (logged at start): several dev nodes, or a dev node beside another

@@ -288,27 +288,11 @@ async fn bounded<T: Send + 'static>(
         .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
 }
 
-/// Registers the `debug_trace*` methods.
+/// Registers the raw encodings, and the `debug_trace*` methods if `tracing`.
 pub fn register(
     module: &mut RpcModule<RpcContext>,
+    tracing: bool,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    module.register_async_method("debug_traceTransaction", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let hash: B256 = seq.next()?;
-        let tracer = Tracer::from_options(seq.optional_next()?)?;
-        let inner = ctx.clone();
-        bounded(&ctx, move || trace_transaction(&inner, hash, &tracer)).await
-    })?;
-    module.register_async_method("debug_traceBlockByNumber", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let number: BlockNumberOrTag = seq.next()?;
-        trace_block_by_id(ctx, BlockId::Number(number), seq.optional_next()?).await
-    })?;
-    module.register_async_method("debug_traceBlockByHash", |params, ctx, _| async move {
-        let mut seq = params.sequence();
-        let hash: B256 = seq.next()?;
-        trace_block_by_id(ctx, BlockId::from(hash), seq.optional_next()?).await
-    })?;
     // Raw encodings, as geth serves them: the header's and the block's RLP, and the
     // receipts' EIP-2718 encodings (what a receipts root commits to).
     module.register_async_method("debug_getRawHeader", |params, ctx, _| async move {
@@ -348,6 +332,26 @@ pub fn register(
                 .collect())
         })
         .await
+    })?;
+    if !tracing {
+        return Ok(());
+    }
+    module.register_async_method("debug_traceTransaction", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let hash: B256 = seq.next()?;
+        let tracer = Tracer::from_options(seq.optional_next()?)?;
+        let inner = ctx.clone();
+        bounded(&ctx, move || trace_transaction(&inner, hash, &tracer)).await
+    })?;
+    module.register_async_method("debug_traceBlockByNumber", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let number: BlockNumberOrTag = seq.next()?;
+        trace_block_by_id(ctx, BlockId::Number(number), seq.optional_next()?).await
+    })?;
+    module.register_async_method("debug_traceBlockByHash", |params, ctx, _| async move {
+        let mut seq = params.sequence();
+        let hash: B256 = seq.next()?;
+        trace_block_by_id(ctx, BlockId::from(hash), seq.optional_next()?).await
     })?;
     module.register_async_method("debug_traceCall", |params, ctx, _| async move {
         let mut seq = params.sequence();

@@ -60,6 +60,8 @@ pub struct RpcConfig {
     pub max_filters: usize,
     /// How long `eth_sendRawTransactionSync` waits for a receipt, at most and by default.
     pub send_raw_sync_timeout: Duration,
+    /// Serve the `debug_trace*` methods.
+    pub tracing: bool,
 }
 
 /// What the handlers share.
@@ -81,12 +83,13 @@ pub struct RpcContext {
 
 /// Builds the RPC module with every method registered.
 pub fn module(ctx: RpcContext) -> RpcModule<RpcContext> {
+    let tracing = ctx.config.tracing;
     let mut module = RpcModule::new(ctx);
     eth::register(&mut module).expect("method names are unique");
     filter::register(&mut module).expect("method names are unique");
     txpool::register(&mut module).expect("method names are unique");
     lanes::register(&mut module).expect("method names are unique");
-    debug::register(&mut module).expect("method names are unique");
+    debug::register(&mut module, tracing).expect("method names are unique");
     module
         .register_subscription(
             "eth_subscribe",
