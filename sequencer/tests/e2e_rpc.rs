@@ -134,18 +134,18 @@ fn sign_create(signer: &PrivateKeySigner, nonce: u64, initcode: Bytes) -> String
     )
 }
 
-/// A signed call of the emitter with one byte of data, which it logs.
-fn call_emitter(signer: &PrivateKeySigner, emitter: Address, nonce: u64, byte: u8) -> String {
+/// A signed call of `to` with `input`.
+fn sign_call(signer: &PrivateKeySigner, to: Address, nonce: u64, input: &[u8]) -> String {
     sign_1559(
         signer,
         TxEip1559 {
             chain_id: common::CHAIN_ID,
             nonce,
-            gas_limit: 100_000,
+            gas_limit: 200_000,
             max_fee_per_gas: 10 * GWEI,
             max_priority_fee_per_gas: GWEI,
-            to: TxKind::Call(emitter),
-            input: vec![byte].into(),
+            to: TxKind::Call(to),
+            input: input.to_vec().into(),
             ..Default::default()
         },
     )
@@ -628,7 +628,7 @@ fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
         ws.send(request(4, json!(["newPendingTransactions"])))
             .await
             .unwrap();
-        let raw = call_emitter(&s, emitter, 1, 7);
+        let raw = sign_call(&s, emitter, 1, &[7]);
         let hash = alloy::primitives::keccak256(hex::decode(&raw).unwrap());
         let mut subscriptions = std::collections::HashMap::new();
         let mut sent = false;
@@ -737,7 +737,7 @@ fn polled_filters_report_blocks_logs_and_pending_transactions() {
         },
     );
     let queued = node.rpc_ok("eth_sendRawTransaction", json!([queued]));
-    let call = call_emitter(&s, emitter, 1, 7);
+    let call = sign_call(&s, emitter, 1, &[7]);
     let call = node.rpc_ok("eth_sendRawTransaction", json!([call]));
     assert_eq!(changes(&pending), json!([queued, call]));
     assert_eq!(
@@ -1063,21 +1063,7 @@ fn debug_traces_replay_transactions_and_calls() {
     runtime.extend(emitter.as_slice());
     runtime.extend(hex::decode("5af15000").unwrap());
     let counter = deploy_runtime(&node, &s, 1, &runtime);
-    let call_counter = |nonce: u64| {
-        sign_1559(
-            &s,
-            TxEip1559 {
-                chain_id: common::CHAIN_ID,
-                nonce,
-                gas_limit: 200_000,
-                max_fee_per_gas: 10 * GWEI,
-                max_priority_fee_per_gas: GWEI,
-                to: TxKind::Call(counter),
-                input: hex::decode("deadbeef00").unwrap().into(),
-                ..Default::default()
-            },
-        )
-    };
+    let call_counter = |nonce| sign_call(&s, counter, nonce, &hex::decode("deadbeef00").unwrap());
     let first = node.rpc_ok("eth_sendRawTransaction", json!([call_counter(2)]));
     let second = node.rpc_ok("eth_sendRawTransaction", json!([call_counter(3)]));
     wait_receipt(&node, first.as_str().unwrap());

@@ -11,7 +11,7 @@
 use super::RpcContext;
 use super::call::{self, CallLimits};
 use super::error::{RpcResult, invalid_params, server_error};
-use super::eth::blocking;
+use super::eth::{blocking, bounded};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag, TransactionRequest};
@@ -275,17 +275,6 @@ async fn trace_block_by_id(
         trace_block(&inner, block, &tracer)
     })
     .await
-}
-
-/// Runs `work` off the async runtime within `rpc.evm_timeout`.
-async fn bounded<T: Send + 'static>(
-    ctx: &RpcContext,
-    work: impl FnOnce() -> RpcResult<T> + Send + 'static,
-) -> RpcResult<T> {
-    let timeout = ctx.config.evm_timeout;
-    tokio::time::timeout(timeout, blocking(work))
-        .await
-        .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
 }
 
 /// Registers the raw encodings, and the `debug_trace*` methods if `tracing`.

@@ -35,6 +35,18 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
+/// [`blocking`] within `rpc.evm_timeout`, for work that runs the EVM on a caller's input
+/// (calls, estimates, traces): geth's message when it runs out.
+pub(super) async fn bounded<T: Send + 'static>(
+    ctx: &RpcContext,
+    work: impl FnOnce() -> RpcResult<T> + Send + 'static,
+) -> RpcResult<T> {
+    let timeout = ctx.config.evm_timeout;
+    tokio::time::timeout(timeout, blocking(work))
+        .await
+        .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+}
+
 /// The `eth_sendRawTransaction` answer to a submission: geth's codes and messages.
 pub(super) fn send_raw_response(result: Result<B256, SubmitError>) -> RpcResult<B256> {
     match result {
@@ -483,12 +495,12 @@ async fn simulated<T: Send + 'static>(
     let block: Option<BlockId> = seq.optional_next()?;
     let overrides: Option<StateOverride> = seq.optional_next()?;
     let at = ctx.state_target(block)?;
-    let timeout = ctx.config.evm_timeout;
     let limits = ctx.limits();
-    let run = blocking(move || work(&ctx.chain, &at, &request, overrides.as_ref(), limits));
-    tokio::time::timeout(timeout, run)
-        .await
-        .map_err(|_| server_error(format!("execution aborted (timeout = {timeout:?})")))?
+    let runner = Arc::clone(&ctx);
+    bounded(&ctx, move || {
+        work(&runner.chain, &at, &request, overrides.as_ref(), limits)
+    })
+    .await
 }
 
 /// EIP-7966's code for a transaction not included within the timeout.
