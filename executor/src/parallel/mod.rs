@@ -66,7 +66,11 @@ use commit::{Committer, combine};
 use parking_lot::Mutex;
 use spec::{GroupInput, Outcome, PredictedSlot, PredictedSlots, Scratch};
 use std::{
-    sync::Arc,
+    ops::Range,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -520,36 +524,30 @@ impl ParallelExecutor {
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
 
-        // Each worker finds the transactions whose reads another worker changed first, and
-        // the accounts an earlier worker touched too, with how their changes combine. The
-        // first worker shares no account with an earlier one, so it replays the accesses to
-        // predicted slots and checks the second worker's reads too, while that one combines
-        // (the larger job: it copies slot tables). The calling thread also checks the views
-        // of taken-over tails, which are short.
+        // Each worker combines the accounts an earlier worker touched too, the first one
+        // shares no account with an earlier one, so it replays the accesses to predicted
+        // slots instead (and combines the views of taken-over tails, which are short). Then
+        // all look for the transactions whose reads another worker changed first.
         let views: Vec<&Scratch> = outputs.iter().collect();
         let workers = views.len();
-        let mut checks: Vec<Check> = vec![(u32::MAX, Vec::new()); workers];
+        let mut combined_by: Vec<Vec<(Address, Option<AccountChange>)>> = vec![Vec::new(); workers];
         let mut predictions = (u32::MAX, HashMap::default());
         let committed = &committer.db.changes;
+        let scan = StaleScan::new(&views);
         let muster = crew::Muster::call(pool, n - 1);
         let mut reporter = None;
         let finish = crew::Finish::default();
         pool.in_place_scope(|scope| {
-            let views = &views;
+            let (views, scan) = (&views, &scan);
             let predicted = &predicted_slots;
             let finish = &finish;
-            let (own, others) = checks.split_first_mut().expect("two groups or more");
+            let (_, others) = combined_by.split_first_mut().expect("two groups or more");
             let (others, tails) = others.split_at_mut(n - 1);
-            for (w, check) in others.iter_mut().enumerate() {
+            for (w, combined) in others.iter_mut().enumerate() {
                 let w = w + 1;
                 scope.spawn(move |_| {
-                    let combined = combine_shared(views, w, committed, reader, predicted);
-                    let stale = if w == 1 {
-                        u32::MAX
-                    } else {
-                        first_stale_in(views, w)
-                    };
-                    *check = (stale, combined);
+                    *combined = combine_shared(views, w, committed, reader, predicted);
+                    scan.run(views);
                     finish.done();
                 });
             }
@@ -561,27 +559,19 @@ impl ParallelExecutor {
             if !predicted_slots.is_empty() {
                 predictions = self.check_predictions(&plan, &predicted_slots, views);
             }
-            *own = (
-                first_stale_in(views, 0).min(first_stale_in(views, 1)),
-                Vec::new(),
-            );
-            for (k, check) in tails.iter_mut().enumerate() {
-                let w = n + k;
-                let combined = combine_shared(views, w, committed, reader, predicted);
-                *check = (first_stale_in(views, w), combined);
+            for (k, combined) in tails.iter_mut().enumerate() {
+                *combined = combine_shared(views, n + k, committed, reader, predicted);
             }
+            scan.run(views);
             finish.wait(n - 1, self.spin);
         });
         let (pred_stale, predicted_finals) = predictions;
         drop(views);
         let outputs = &mut scratch[..workers];
 
-        let mut first_stale = pred_stale;
-        let mut combined: Vec<(Address, Option<AccountChange>)> = Vec::new();
-        for (stale, shared) in checks {
-            first_stale = first_stale.min(stale);
-            combined.extend(shared);
-        }
+        let first_stale = pred_stale.min(scan.first());
+        let mut combined: Vec<(Address, Option<AccountChange>)> =
+            combined_by.into_iter().flatten().collect();
         // Each shared account was combined once, by the second view holding it.
         self.learn_slot_hints(&combined);
         // A predicted slot several workers wrote ends at the value the replay found.
@@ -1009,10 +999,6 @@ fn credits_chain(
     })
 }
 
-/// A worker's verdict: its first stale transaction, and the accounts it shares with an
-/// earlier worker with their combined change.
-type Check = (u32, Vec<(Address, Option<AccountChange>)>);
-
 /// The accounts in worker `w`'s view that exactly one earlier worker's view has too (so each
 /// shared account is combined once), with how their changes combine (`None` if they do not
 /// combine exactly).
@@ -1052,19 +1038,82 @@ fn combine_shared<R: StateReader>(
         .collect()
 }
 
-/// The first transaction of worker `w` whose speculative result cannot be trusted: it needs
-/// exact execution, or another worker changed (or credited, unless it only credits too) a
-/// location it read before it ran.
-fn first_stale_in(outputs: &[&Scratch], w: usize) -> u32 {
+/// The search for a window's first stale transaction, in chunks of records that the
+/// validating threads claim once their own job is done: the answer is a minimum, so any
+/// split of the records gives it, and the threads end together however their jobs and CPUs
+/// differ.
+struct StaleScan {
+    /// Per view, the first transaction whose changes it holds.
+    starts: Vec<u32>,
+    /// The chunks: a view, and a range of its records.
+    chunks: Vec<(usize, Range<usize>)>,
+    /// The next chunk not claimed.
+    next: AtomicUsize,
+    /// The first stale transaction found so far.
+    found: AtomicU32,
+}
+
+impl StaleScan {
+    /// Records per chunk: a few microseconds of lookups, so a claim costs nothing beside it
+    /// and the threads end within a chunk of each other.
+    const CHUNK: usize = 32;
+
+    fn new(views: &[&Scratch]) -> Self {
+        // A view's changes are all made by its first transaction or later ones: a taken-over
+        // tail's view is only looked up for the reads of transactions after its start.
+        let starts = views
+            .iter()
+            .map(|o| o.records.first().map_or(u32::MAX, |r| r.idx))
+            .collect();
+        let chunks = views
+            .iter()
+            .enumerate()
+            .flat_map(|(v, view)| {
+                let len = view.records.len();
+                (0..len)
+                    .step_by(Self::CHUNK)
+                    .map(move |start| (v, start..(start + Self::CHUNK).min(len)))
+            })
+            .collect();
+        Self {
+            starts,
+            chunks,
+            next: AtomicUsize::new(0),
+            found: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    /// Checks chunks until none is left.
+    fn run(&self, views: &[&Scratch]) {
+        while let Some((v, range)) = self.chunks.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            let records = &views[*v].records[range.clone()];
+            // A chunk that starts after a stale transaction found already cannot lower it.
+            if records[0].idx >= self.found.load(Ordering::Relaxed) {
+                continue;
+            }
+            let stale = first_stale_in(views, *v, records, &self.starts);
+            self.found.fetch_min(stale, Ordering::Relaxed);
+        }
+    }
+
+    /// The first stale transaction, once every chunk was checked.
+    fn first(&self) -> u32 {
+        self.found.load(Ordering::Relaxed)
+    }
+}
+
+/// The first of `records` (of view `w`) whose speculative result cannot be trusted: it
+/// needs exact execution, or another view changed (or credited, unless it only credits too)
+/// a location it read before it ran.
+fn first_stale_in(
+    outputs: &[&Scratch],
+    w: usize,
+    records: &[spec::TxRecord],
+    starts: &[u32],
+) -> u32 {
     let output = &outputs[w];
-    // A view's changes are all made by its first transaction or later ones: a taken-over
-    // tail's view is only looked up for the reads of transactions after its start.
-    let starts: Vec<u32> = outputs
-        .iter()
-        .map(|o| o.records.first().map_or(u32::MAX, |r| r.idx))
-        .collect();
     debug_assert_eq!(output.read_keys.len(), output.reads.len(), "a key per read");
-    for record in &output.records {
+    for record in records {
         if record.needs_exact {
             return record.idx;
         }
