@@ -396,27 +396,42 @@ impl ParallelExecutor {
         if window.len() < self.threads * self.config.min_txs_per_worker {
             return serial(committer, source, stats);
         }
-        let muster = crew::Muster::call(pool, self.threads - 1);
         let planning = Instant::now();
+        // A chain of one sender's transactions shows in the cheapest step of planning: it
+        // runs sequentially without waking the workers, whose wake-up costs the caller's CPU
+        // (the workers are called in only once a parallel run is still likely).
+        let senders = if self.config.round_robin {
+            None
+        } else {
+            match plan::senders(&window, self.config.max_worker_share) {
+                Some(senders) => Some(senders),
+                None => {
+                    stats.plan_time += planning.elapsed();
+                    return serial(committer, source, stats);
+                }
+            }
+        };
+        let muster = crew::Muster::call(pool, self.threads - 1);
         let plan = {
             let db = &mut committer.db;
-            if self.config.round_robin {
-                Some(plan::round_robin(&window, self.threads))
-            } else {
-                let predict = self.config.predict_hot_credits;
-                plan::plan(
-                    &window,
-                    self.threads,
-                    self.config.max_worker_share,
-                    // A lookup failure is not an error here: it only weakens the guess.
-                    |address| {
-                        db.account(address)
-                            .ok()
-                            .flatten()
-                            .is_some_and(|a| a.code_hash != KECCAK256_EMPTY)
-                    },
-                    |token| predict && self.layouts.predictable(token),
-                )
+            match senders {
+                None => Some(plan::round_robin(&window, self.threads)),
+                Some(senders) => {
+                    let predict = self.config.predict_hot_credits;
+                    plan::plan(
+                        &window,
+                        senders,
+                        self.threads,
+                        // A lookup failure is not an error here: it only weakens the guess.
+                        |address| {
+                            db.account(address)
+                                .ok()
+                                .flatten()
+                                .is_some_and(|a| a.code_hash != KECCAK256_EMPTY)
+                        },
+                        |token| predict && self.layouts.predictable(token),
+                    )
+                }
             }
         };
         stats.plan_time += planning.elapsed();

@@ -221,29 +221,33 @@ impl UnionFind {
     }
 }
 
-/// Splits `window` into lanes and packs them onto `workers` groups, heaviest lane first onto
-/// the lightest group. `has_code` says whether an address holds a contract before the window.
-///
-/// Returns `None` as soon as one lane is bound to carry more than `max_share` of the
-/// window's gas: such a window runs sequentially, and finding out early keeps that cheap.
-pub(super) fn plan(
-    window: &[Arc<RecoveredTx>],
-    workers: usize,
-    max_share: f64,
-    mut has_code: impl FnMut(Address) -> bool,
-    mut predictable: impl FnMut(Address) -> bool,
-) -> Option<Plan> {
+/// A window's senders, the first step of [`plan`]: per transaction its gas and its
+/// sender's first transaction (the lane it joins).
+pub(super) struct Senders {
+    /// Per transaction, its gas; once lanes are joined, per lane root, the lane's.
+    weights: Vec<u64>,
+    total_weight: u64,
+    /// Most gas one lane may carry.
+    limit: u64,
+    /// Per sender: its first transaction and its gas.
+    by_address: digest::Map<(u32, u64)>,
+    /// Per transaction, its sender's first transaction.
+    first_of_sender: Vec<u32>,
+}
+
+/// Finds the window's senders; `None` as soon as one sender carries more than `max_share`
+/// of the window's gas (a chain of one sender's transactions): such a window runs
+/// sequentially, and this step alone, the cheapest, tells.
+pub(super) fn senders(window: &[Arc<RecoveredTx>], max_share: f64) -> Option<Senders> {
     let n = window.len();
-    // Per transaction, its gas; once lanes are joined, per lane root, the lane's.
-    let mut weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
+    let weights: Vec<u64> = window.iter().map(|tx| tx.gas_limit()).collect();
     let total_weight: u64 = weights.iter().sum();
     let limit = (max_share * total_weight as f64) as u64;
-    // Per sender: its first transaction (the lane it joins) and its gas.
-    let mut senders: digest::Map<(u32, u64)> = digest::map(n);
+    let mut by_address: digest::Map<(u32, u64)> = digest::map(n);
     let mut first_of_sender = Vec::with_capacity(n);
     for (i, tx) in window.iter().enumerate() {
         let gas = weights[i];
-        let (first, weight) = senders
+        let (first, weight) = by_address
             .entry(digest::address(&tx.signer()))
             .or_insert((i as u32, 0));
         *weight += gas;
@@ -252,6 +256,37 @@ pub(super) fn plan(
         }
         first_of_sender.push(*first);
     }
+    Some(Senders {
+        weights,
+        total_weight,
+        limit,
+        by_address,
+        first_of_sender,
+    })
+}
+
+/// Splits `window` (with its [`senders`]) into lanes and packs them onto `workers` groups,
+/// heaviest lane first onto the lightest group. `has_code` says whether an address holds a
+/// contract before the window.
+///
+/// Returns `None` as soon as one lane is bound to carry more than the senders' share limit
+/// of the window's gas: such a window runs sequentially, and finding out early keeps that
+/// cheap.
+pub(super) fn plan(
+    window: &[Arc<RecoveredTx>],
+    senders: Senders,
+    workers: usize,
+    mut has_code: impl FnMut(Address) -> bool,
+    mut predictable: impl FnMut(Address) -> bool,
+) -> Option<Plan> {
+    let n = window.len();
+    let Senders {
+        mut weights,
+        total_weight,
+        limit,
+        by_address: senders,
+        first_of_sender,
+    } = senders;
     // Most windows call a handful of contracts many times: remember the last answer.
     let mut last_code: Option<(Address, bool, u64)> = None;
     let mut contract = |address: Address| match last_code {
@@ -550,6 +585,40 @@ mod tests {
             TxEnvelope::from(signed).into(),
             Address::with_last_byte(from),
         ))
+    }
+
+    /// Both steps of planning.
+    fn plan(
+        window: &[Arc<RecoveredTx>],
+        workers: usize,
+        max_share: f64,
+        has_code: impl FnMut(Address) -> bool,
+        predictable: impl FnMut(Address) -> bool,
+    ) -> Option<Plan> {
+        super::plan(
+            window,
+            senders(window, max_share)?,
+            workers,
+            has_code,
+            predictable,
+        )
+    }
+
+    #[test]
+    fn a_sender_with_most_of_the_gas_or_a_lane_with_most_of_it_runs_sequentially() {
+        let token = Address::repeat_byte(0xee);
+        // Five of eight transactions from one sender: more than half the gas.
+        let mut window: Vec<_> = (0..5).map(|_| tx(1, Address::ZERO, Vec::new())).collect();
+        window.extend((2..5).map(|from| tx(from, Address::ZERO, Vec::new())));
+        assert!(senders(&window, 0.5).is_none());
+        assert!(senders(&window, 0.7).is_some());
+        // Eight senders, but every call goes to one contract it does not understand: one
+        // lane, found only when the lanes are joined.
+        let window: Vec<_> = (0..8)
+            .map(|from| tx(from, token, vec![1, 2, 3, 4]))
+            .collect();
+        let senders = senders(&window, 0.5).expect("no sender has half the gas");
+        assert!(super::plan(&window, senders, 2, |a| a == token, |_| false).is_none());
     }
 
     fn transfer(to: Address) -> Vec<u8> {
