@@ -539,10 +539,10 @@ impl ParallelExecutor {
         stats.speculate_time += phase.elapsed();
         let phase = Instant::now();
 
-        // Each worker combines the accounts an earlier worker touched too, the first one
-        // shares no account with an earlier one, so it replays the accesses to predicted
-        // slots instead (and combines the views of taken-over tails, which are short). Then
-        // all look for the transactions whose reads another worker changed first.
+        // Each worker but the first combines the accounts it shares with an earlier worker.
+        // The first shares none: it replays the accesses to predicted slots instead, and
+        // combines the views of taken-over tails, which are short. Then all of them look for
+        // the transactions whose reads another worker changed first (`StaleScan`).
         let views: Vec<&Scratch> = outputs.iter().collect();
         let workers = views.len();
         let mut combined_by: Vec<Vec<(Address, Option<AccountChange>)>> = vec![Vec::new(); workers];
