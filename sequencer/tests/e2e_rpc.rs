@@ -854,26 +854,36 @@ fn access_lists_cover_what_a_call_touches() {
     let node = Node::start();
     let s = signer(9);
     let watched = Address::repeat_byte(0xd0);
-    // runtime: SLOAD(5) POP; BALANCE(watched) POP; STOP
+    // runtime: SLOAD(5) POP; BALANCE(watched) POP; BALANCE(COINBASE) POP; CREATE of empty
+    // code POP; STOP
     let mut runtime = hex::decode("60055450").unwrap();
     runtime.push(0x73);
     runtime.extend(watched.as_slice());
-    runtime.extend([0x31, 0x50, 0x00]);
+    runtime.extend([0x31, 0x50, 0x41, 0x31, 0x50]);
+    runtime.extend(hex::decode("600060006000f05000").unwrap());
     let contract = deploy_runtime(&node, &s, 0, &runtime);
+    let head = node.rpc_ok("eth_getBlockByNumber", json!(["latest", false]));
+    let miner: Address = serde_json::from_value(head["miner"].clone()).unwrap();
 
     let result = node.rpc_ok(
         "eth_createAccessList",
         json!([{"from": s.address(), "to": contract}]),
     );
     let slot5 = format!("0x{:064x}", 5);
-    assert_eq!(
-        result["accessList"],
-        json!([
-            {"address": contract, "storageKeys": [slot5]},
-            {"address": watched, "storageKeys": []},
-        ]),
-        "the sender, the fee recipient and the called contract's own entry are left out: {result}"
-    );
+    let mut expected = vec![
+        (
+            contract,
+            json!({"address": contract, "storageKeys": [slot5]}),
+        ),
+        (watched, json!({"address": watched, "storageKeys": []})),
+        (miner, json!({"address": miner, "storageKeys": []})),
+    ];
+    expected.sort_by_key(|(address, _)| *address);
+    let expected: Vec<Value> = expected.into_iter().map(|(_, item)| item).collect();
+    // As geth: what the code looks at is listed, the fee recipient too when the code reads
+    // it; the sender, the called contract's own entry and the contract the call creates
+    // are not.
+    assert_eq!(result["accessList"], json!(expected), "{result}");
     assert!(result.get("error").is_none(), "{result}");
     let gas_used = quantity(&result["gasUsed"]) as u64;
 

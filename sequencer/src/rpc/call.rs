@@ -5,12 +5,10 @@ use super::error::{RpcResult, SERVER_ERROR, execution_reverted, rpc_error, serve
 use super::eth::StateTarget;
 use crate::chain::Chain;
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, TxKind, U256, keccak256};
-use alloy_rpc_types_eth::{
-    AccessList, AccessListItem, AccessListResult, TransactionRequest, state::StateOverride,
-};
+use alloy_rpc_types_eth::{AccessListResult, TransactionRequest, state::StateOverride};
 use lanes_executor::{
-    BlockState, CodeCache, ExecutorError, OverlayReader, StateChanges, StateReader, StoredAccount,
-    evm::build_evm,
+    BlockState, CodeCache, ExecutorError, OverlayReader, Replay, StateChanges, StateReader,
+    StoredAccount, evm::build_evm,
 };
 use revm::{
     ExecuteEvm,
@@ -18,8 +16,8 @@ use revm::{
         TxEnv,
         result::{EVMError, ExecutionResult, InvalidTransaction},
     },
-    state::EvmState,
 };
+use revm_inspectors::access_list::AccessListInspector;
 use std::sync::Arc;
 
 /// Limits for simulated calls.
@@ -111,7 +109,16 @@ pub fn simulate(
     overrides: Option<&StateOverride>,
     gas: u64,
 ) -> RpcResult<ExecutionResult> {
-    simulate_with_state(chain, at, request, overrides, gas).map(|(result, _)| result)
+    let (reader, env) = call_setup(chain, at, request, overrides, gas)?;
+    let mut db = BlockState::new(reader, CodeCache::default());
+    let spec = chain.spec();
+    let mut evm = build_evm(spec, env.block_env(), &mut db, |cfg| {
+        cfg.disable_nonce_check = true;
+    });
+    match evm.transact(tx_env(request, gas, spec.chain_id)) {
+        Ok(out) => Ok(out.result),
+        Err(err) => Err(call_error(err)),
+    }
 }
 
 /// The state and block context a call on `at` runs in: the state with `overrides` on top,
@@ -170,26 +177,6 @@ pub(super) fn call_setup<'c>(
         excess_blob_gas: 0,
     };
     Ok((reader, env))
-}
-
-/// [`simulate`], with every account and slot the execution loaded.
-fn simulate_with_state(
-    chain: &Chain,
-    at: &StateTarget,
-    request: &TransactionRequest,
-    overrides: Option<&StateOverride>,
-    gas: u64,
-) -> RpcResult<(ExecutionResult, EvmState)> {
-    let (reader, env) = call_setup(chain, at, request, overrides, gas)?;
-    let mut db = BlockState::new(reader, CodeCache::default());
-    let spec = chain.spec();
-    let mut evm = build_evm(spec, env.block_env(), &mut db, |cfg| {
-        cfg.disable_nonce_check = true;
-    });
-    match evm.transact(tx_env(request, gas, spec.chain_id)) {
-        Ok(out) => Ok((out.result, out.state)),
-        Err(err) => Err(call_error(err)),
-    }
 }
 
 /// The answer to a call revm refused to run, or whose state could not be read.
@@ -324,11 +311,13 @@ pub fn estimate_gas(
 /// may reach accounts the previous list made cheaper to reach).
 const ACCESS_LIST_ROUNDS: usize = 8;
 
-/// `eth_createAccessList`, as geth computes it: the accounts and slots the call touches,
-/// run again with that list until it stops changing, with the gas the last run used. The
-/// sender, the recipient (or created contract) and the precompiles are listed only for
-/// slots; so is the fee recipient, which fee payment touches (geth lists it when the code
-/// itself looks at it). A call that reverts or fails still gets its list, with the error.
+/// `eth_createAccessList`, as geth computes it: the accounts and slots the call's code
+/// touches (storage opcodes, account opcodes and calls, as `AccessListInspector` records
+/// them), run again with that list until it stops changing, with the gas the last run used.
+/// The sender, the recipient (or created contract) and the precompiles are listed only for
+/// slots; accounts reached otherwise (the fee recipient paid its tip, a contract created
+/// inside the call) are not listed, since listing them would only cost gas. The request's
+/// own entries stay. A call that reverts or fails still gets its list, with the error.
 pub fn create_access_list(
     chain: &Chain,
     at: &StateTarget,
@@ -336,62 +325,21 @@ pub fn create_access_list(
     overrides: Option<&StateOverride>,
     limits: CallLimits,
 ) -> RpcResult<AccessListResult> {
-    let from = request.from.unwrap_or(Address::ZERO);
-    let to = match request.to {
-        Some(TxKind::Call(to)) => to,
-        _ => {
-            let nonce = match request.nonce {
-                Some(nonce) => nonce,
-                None => at
-                    .reader(chain)
-                    .account(from)
-                    .map_err(super::error::internal)?
-                    .map_or(0, |a| a.nonce),
-            };
-            from.create(nonce)
-        }
-    };
-    let mut excluded: Vec<Address> = vec![from, to, chain.head().header.beneficiary];
-    excluded.extend(
-        revm::precompile::Precompiles::new(revm::precompile::PrecompileSpecId::CANCUN).addresses(),
-    );
     let gas = gas_for(request, limits);
+    let chain_id = chain.spec().chain_id;
     let mut list = request.access_list.clone().unwrap_or_default();
     let mut request = request.clone();
     for _ in 0..ACCESS_LIST_ROUNDS {
         request.access_list = Some(list.clone());
-        let (result, state) = simulate_with_state(chain, at, &request, overrides, gas)?;
-        let mut touched: Vec<AccessListItem> = state
-            .iter()
-            .filter_map(|(address, account)| {
-                let mut keys: Vec<B256> = account
-                    .storage
-                    .keys()
-                    .map(|slot| B256::from(*slot))
-                    .collect();
-                keys.sort_unstable();
-                (!keys.is_empty() || !excluded.contains(address)).then_some(AccessListItem {
-                    address: *address,
-                    storage_keys: keys,
-                })
-            })
-            .collect();
-        // The request's own entries stay, as geth keeps them.
-        for item in list.iter() {
-            match touched.iter_mut().find(|t| t.address == item.address) {
-                Some(t) => {
-                    for key in &item.storage_keys {
-                        if !t.storage_keys.contains(key) {
-                            t.storage_keys.push(*key);
-                        }
-                    }
-                    t.storage_keys.sort_unstable();
-                }
-                None => touched.push(item.clone()),
-            }
-        }
-        touched.sort_unstable_by_key(|item| item.address);
-        let next = AccessList(touched);
+        let (reader, env) = call_setup(chain, at, &request, overrides, gas)?;
+        let mut replay = Replay::on(chain.spec(), env, reader);
+        let (result, next) = replay
+            .trace_call(
+                tx_env(&request, gas, chain_id),
+                AccessListInspector::new(list.clone()),
+                |inspector, out, _| (out.result.clone(), inspector.into_access_list()),
+            )
+            .map_err(call_error)?;
         if next == list {
             let error = match &result {
                 ExecutionResult::Success { .. } => None,
