@@ -12,8 +12,8 @@
 //! CPU that was idle starts slow. So a window that is likely to run in parallel (no sender
 //! carries most of it) calls the workers in ([`Muster`]) before its lanes are planned: they
 //! wait spinning, on CPUs of their own, until the work is handed out, and the wake-up
-//! overlaps the planning. A window that is not never wakes them: the wake-up also costs the
-//! waker's CPU: 3 to 4% of a block of 1,000 ETH transfers from one sender.
+//! overlaps the planning. Any other window leaves them asleep, since the wake-up also costs
+//! the waker's CPU (3 to 4% of a block of 1,000 ETH transfers from one sender).
 //!
 //! The same holds the other way: a calling thread that has done its share and waits for a
 //! worker sleeps on the scope's latch, and is woken tens of microseconds after the worker

@@ -317,7 +317,9 @@ const ACCESS_LIST_ROUNDS: usize = 8;
 /// The sender, the recipient (or created contract) and the precompiles are listed only for
 /// slots; accounts reached otherwise (the fee recipient paid its tip, a contract created
 /// inside the call) are not listed, since listing them would only cost gas. The request's
-/// own entries stay. A call that reverts or fails still gets its list, with the error.
+/// own entries stay, except those naming the sender, the recipient or a precompile, which
+/// keep only the slots the call touches. A call that reverts or fails still gets its list,
+/// with the error.
 pub fn create_access_list(
     chain: &Chain,
     at: &StateTarget,
@@ -329,10 +331,11 @@ pub fn create_access_list(
     let chain_id = chain.spec().chain_id;
     let mut list = request.access_list.clone().unwrap_or_default();
     let mut request = request.clone();
+    // The list changes nothing in the state or block context a round runs in.
+    let (reader, env) = call_setup(chain, at, &request, overrides, gas)?;
     for _ in 0..ACCESS_LIST_ROUNDS {
         request.access_list = Some(list.clone());
-        let (reader, env) = call_setup(chain, at, &request, overrides, gas)?;
-        let mut replay = Replay::on(chain.spec(), env, reader);
+        let mut replay = Replay::on(chain.spec(), env.clone(), reader.clone());
         let (result, next) = replay
             .trace_call(
                 tx_env(&request, gas, chain_id),
